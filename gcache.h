@@ -224,9 +224,10 @@ typedef struct gcache_key {
     unsigned short nargs, pool_len;
     int hash_valid;
     unsigned long long hash;             /* XXH64(str, ramp_seed), cached by gcache_get */
+    unsigned long long id_hash;          /* of "type:id" with the instance secret, cached */
+    char str[GCACHE_KEY_MAX + 1];        /* the key, NUL-terminated; next to the header for the hit path */
     struct { unsigned short off, name_len, len; } args[GCACHE_KEY_MAX_ARGS]; /* into pool */
     char pool[GCACHE_KEY_MAX + 1];       /* escaped "name=value" of each arg */
-    char str[GCACHE_KEY_MAX + 1];        /* the key, NUL-terminated */
 } gcache_key;
 
 /* ---- Remote backend vtable ---------------------------------------------------------- */
@@ -515,6 +516,7 @@ typedef unsigned long long gcache__u64;
 typedef unsigned int gcache__u32;
 #define GCACHE__LLONG_MAX 9223372036854775807LL
 #define GCACHE__SIZE_MAX ((size_t)-1)
+#define GCACHE__MAX_REMOTE_VALUE (GCACHE__CAST(size_t, 512) << 20) /* Redis' own bulk limit */
 
 /* ---- Defaults: allocator, clocks, logger -------------------------------------------- */
 #if !defined(GCACHE_NO_DEFAULT_ALLOCATOR)
@@ -1551,7 +1553,7 @@ static int gcache__json_use_case(gcache__json *j, gcache__cfg_rec *r) {
 }
 
 #define GCACHE__JSON_MAX_BYTES (4u << 20)
-#define GCACHE__JSON_NAME_MAX 256
+#define GCACHE__JSON_NAME_MAX 1024
 GCACHE_DEF int gcache_config_load_json(gcache *gc, const char *json, size_t len) {
     gcache__json j;
     gcache__cfg_rec *recs = NULL, *old;
@@ -2326,7 +2328,8 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
     }
     if (n == 2 && vals[1].ptr) {
         long long wm;
-        if (gcache_watermark_parse(vals[1].ptr, vals[1].len, &wm) != GCACHE_OK) {
+        /* a length no watermark has is refused before a byte is read */
+        if (vals[1].len > 128 || gcache_watermark_parse(vals[1].ptr, vals[1].len, &wm) != GCACHE_OK) {
             err = GCACHE__ERR_WATERMARK;
             *nostore = 1;
         } else {
@@ -2336,7 +2339,7 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
     }
     if (!*nostore && vals[0].ptr) {
         gcache__u64 tl = gcache__timer_now(gc);
-        int ok = gcache_envelope_read(vals[0].ptr, vals[0].len, &env) == GCACHE_OK;
+        int ok = vals[0].len <= GCACHE__MAX_REMOTE_VALUE && gcache_envelope_read(vals[0].ptr, vals[0].len, &env) == GCACHE_OK;
         gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - tl, 1);
         if (!ok) {
             err = GCACHE__ERR_CORRUPT;
@@ -2409,6 +2412,14 @@ static int gcache__fill(gcache__req *r, gcache_fetch_fn fetch, void *user, gcach
     return rc;
 }
 
+/* Hash a key once: the ramp bucket, the slot and (tracked) the shard all come from it. */
+static void gcache__key_hash(const gcache *gc, gcache_key *key) {
+    if (key->hash_valid) return;
+    key->hash = gcache_xxh64(key->str, key->len, gc->ramp_seed);
+    key->id_hash = key->use_case->tracked ? gcache__idhash(gc, key->str + key->type_id_off, key->type_id_len) : 0;
+    key->hash_valid = 1;
+}
+
 #if GCACHE__THREADS
 static gcache__flight *gcache__flight_find(gcache__shard *s, gcache__u64 slot, const gcache_key *key) {
     gcache__flight *f;
@@ -2467,14 +2478,11 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
     } else {
         gcache__cfg_read(gc, uc, &r.cfg);
     }
-    if (!key->hash_valid) {
-        key->hash = gcache_xxh64(key->str, key->len, gc->ramp_seed);
-        key->hash_valid = 1;
-    }
+    gcache__key_hash(gc, key);
     r.bucket = gc->ramp_random ? gcache__rand100() : GCACHE__CAST(unsigned, key->hash % 100u);
     r.slot = gcache__mix64(key->hash ^ gc->secret);
     if (uc->tracked) {
-        r.idhash = gcache__idhash(gc, key->str + key->type_id_off, key->type_id_len);
+        r.idhash = key->id_hash;
         r.s = gcache__shard_of(gc, r.idhash);
     } else {
         r.idhash = 0;
@@ -2676,12 +2684,9 @@ GCACHE_DEF int gcache_delete(gcache *gc, gcache_key *key) {
     if (!gc || !key) return GCACHE_EINVAL;
     uc = key->use_case;
     if (key->error || !uc || uc->gc != gc) return GCACHE_EKEY;
-    if (!key->hash_valid) {
-        key->hash = gcache_xxh64(key->str, key->len, gc->ramp_seed);
-        key->hash_valid = 1;
-    }
+    gcache__key_hash(gc, key);
     slot = gcache__mix64(key->hash ^ gc->secret);
-    s = gcache__shard_of(gc, uc->tracked ? gcache__idhash(gc, key->str + key->type_id_off, key->type_id_len) : slot);
+    s = gcache__shard_of(gc, uc->tracked ? key->id_hash : slot);
     gcache__lock(&s->mu);
     e = gcache__lookup(s, GCACHE__CAST(gcache__u32, slot >> 32), key->str, key->len, NULL);
     if (e) gcache__entry_remove(gc, s, e);
