@@ -138,7 +138,11 @@
 
 #ifndef GCACHE_DEF
 #ifdef GCACHE_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define GCACHE_DEF static __attribute__((unused)) /* a TU need not call every function */
+#else
 #define GCACHE_DEF static
+#endif
 #else
 #define GCACHE_DEF extern
 #endif
@@ -221,13 +225,12 @@ typedef struct gcache_key {
     unsigned short len;                  /* strlen(str) */
     unsigned short head_len;             /* "{urn:type:id}" or "urn:type:id" */
     unsigned short type_id_off, type_id_len; /* "type:escaped_id" inside str */
-    unsigned short nargs, pool_len;
+    unsigned short nargs;
     int hash_valid;
     unsigned long long hash;             /* XXH64(str, ramp_seed), cached by gcache_get */
     unsigned long long id_hash;          /* of "type:id" with the instance secret, cached */
     char str[GCACHE_KEY_MAX + 1];        /* the key, NUL-terminated; next to the header for the hit path */
-    struct { unsigned short off, name_len, len; } args[GCACHE_KEY_MAX_ARGS]; /* into pool */
-    char pool[GCACHE_KEY_MAX + 1];       /* escaped "name=value" of each arg */
+    struct { unsigned short off, name_len, len; } args[GCACHE_KEY_MAX_ARGS]; /* "name=value" in str */
 } gcache_key;
 
 /* ---- Remote backend vtable ---------------------------------------------------------- */
@@ -1164,17 +1167,10 @@ static void gcache__key_fail(gcache_key *k) {
     k->hash_valid = 0;
 }
 
-/* Write "?args#use_case" after the head; keeps the key bounded by GCACHE_KEY_MAX. */
+/* Write "#use_case" after the head (a new key has no args yet). */
 static void gcache__key_tail(gcache_key *k) {
-    size_t pos = k->head_len, i;
+    size_t pos = k->head_len;
     const gcache_use_case *uc = k->use_case;
-    for (i = 0; i < k->nargs; i++) {
-        size_t n = k->args[i].len;
-        if (pos + 1 + n > GCACHE_KEY_MAX) { gcache__key_fail(k); return; }
-        k->str[pos++] = i == 0 ? '?' : '&';
-        memcpy(k->str + pos, k->pool + k->args[i].off, n);
-        pos += n;
-    }
     if (pos + 1 + uc->name_len > GCACHE_KEY_MAX) { gcache__key_fail(k); return; }
     k->str[pos++] = '#';
     memcpy(k->str + pos, uc->name, uc->name_len);
@@ -1190,7 +1186,6 @@ static void gcache__key_start(gcache_key *k, gcache_use_case *uc, const char *id
     k->use_case = uc;
     k->error = 0;
     k->nargs = 0;
-    k->pool_len = 0;
     k->hash_valid = 0;
     k->hash = 0;
     k->head_len = k->type_id_off = k->type_id_len = 0;
@@ -1232,31 +1227,42 @@ GCACHE_DEF void gcache_key_init_int(gcache_key *k, gcache_use_case *uc, long lon
     gcache__key_start(k, uc, tmp, n);
 }
 
+/* Insert "name=value" (escaped) into the key string in place, kept sorted by escaped name. */
 static void gcache__key_add_n(gcache_key *k, const char *name, const char *value, size_t value_len) {
-    size_t off, nlen, vlen, i, j;
+    char arg[GCACHE_KEY_MAX + 1];
+    size_t nlen, vlen, alen, i, j, at;
     if (!k) return;
     if (k->error) return;
     if (!name || !value || !k->use_case || k->nargs >= GCACHE_KEY_MAX_ARGS) { gcache__key_fail(k); return; }
-    off = k->pool_len;
-    nlen = gcache__escape(k->pool + off, GCACHE_KEY_MAX - off, name, strlen(name));
-    if (nlen == GCACHE__CAST(size_t, -1) || off + nlen + 1 > GCACHE_KEY_MAX) { gcache__key_fail(k); return; }
-    k->pool[off + nlen] = '=';
-    vlen = gcache__escape(k->pool + off + nlen + 1, GCACHE_KEY_MAX - off - nlen - 1, value, value_len);
+    nlen = gcache__escape(arg, GCACHE_KEY_MAX, name, strlen(name));
+    if (nlen == GCACHE__CAST(size_t, -1) || nlen + 1 > GCACHE_KEY_MAX) { gcache__key_fail(k); return; }
+    arg[nlen] = '=';
+    vlen = gcache__escape(arg + nlen + 1, GCACHE_KEY_MAX - nlen - 1, value, value_len);
     if (vlen == GCACHE__CAST(size_t, -1)) { gcache__key_fail(k); return; }
-    /* sorted insert by escaped name (byte order); equal names are an error */
+    alen = nlen + 1 + vlen;
+    if (GCACHE__CAST(size_t, k->len) + 1 + alen > GCACHE_KEY_MAX) { gcache__key_fail(k); return; }
+    /* sorted by escaped name (byte order); equal names are an error */
     for (i = 0; i < k->nargs; i++) {
         size_t on = k->args[i].name_len, m = on < nlen ? on : nlen;
-        int c = memcmp(k->pool + k->args[i].off, k->pool + off, m);
+        int c = memcmp(k->str + k->args[i].off, arg, m);
         if (c == 0 && on == nlen) { gcache__key_fail(k); return; }
         if (c > 0 || (c == 0 && on > nlen)) break;
     }
-    for (j = k->nargs; j > i; j--) k->args[j] = k->args[j - 1];
-    k->args[i].off = GCACHE__CAST(unsigned short, off);
+    /* insert "<sep>name=value" before arg i's separator, or before "#use_case" */
+    at = i < k->nargs ? GCACHE__CAST(size_t, k->args[i].off) - 1 : GCACHE__CAST(size_t, k->len) - 1 - k->use_case->name_len;
+    memmove(k->str + at + 1 + alen, k->str + at, GCACHE__CAST(size_t, k->len) - at + 1);
+    memcpy(k->str + at + 1, arg, alen);
+    for (j = k->nargs; j > i; j--) {
+        k->args[j] = k->args[j - 1];
+        k->args[j].off = GCACHE__CAST(unsigned short, k->args[j].off + 1 + alen);
+    }
+    k->args[i].off = GCACHE__CAST(unsigned short, at + 1);
     k->args[i].name_len = GCACHE__CAST(unsigned short, nlen);
-    k->args[i].len = GCACHE__CAST(unsigned short, nlen + 1 + vlen);
-    k->pool_len = GCACHE__CAST(unsigned short, off + nlen + 1 + vlen);
+    k->args[i].len = GCACHE__CAST(unsigned short, alen);
     k->nargs++;
-    gcache__key_tail(k);
+    for (j = 0; j < k->nargs; j++) k->str[k->args[j].off - 1] = j == 0 ? '?' : '&';
+    k->len = GCACHE__CAST(unsigned short, k->len + 1 + alen);
+    k->hash_valid = 0;
 }
 
 GCACHE_DEF void gcache_key_add(gcache_key *k, const char *name, const char *value) {
