@@ -313,9 +313,20 @@ GCACHE_DEF gcache_use_case *gcache_use_case_find(gcache *gc, const char *name);
 
 /* ---- Keys ------------------------------------------------------------------------- */
 #if GCACHE_KEY_MAX != 512 || GCACHE_KEY_MAX_ARGS != 16
-#define GCACHE__KEY_CAT2(a, b, c) gcache_key_init_k##a##_a##b##c
-#define GCACHE__KEY_CAT(a, b) GCACHE__KEY_CAT2(a, b, )
-#define gcache_key_init GCACHE__KEY_CAT(GCACHE_KEY_MAX, GCACHE_KEY_MAX_ARGS)
+/* Every function that touches a gcache_key is renamed after the layout. */
+#define GCACHE__KEY_CAT2(f, a, b) f##_k##a##_a##b
+#define GCACHE__KEY_CAT(f, a, b) GCACHE__KEY_CAT2(f, a, b)
+#define GCACHE__KEY_NAME(f) GCACHE__KEY_CAT(f, GCACHE_KEY_MAX, GCACHE_KEY_MAX_ARGS)
+#define gcache_key_init GCACHE__KEY_NAME(gcache_key_init)
+#define gcache_key_init_int GCACHE__KEY_NAME(gcache_key_init_int)
+#define gcache_key_add GCACHE__KEY_NAME(gcache_key_add)
+#define gcache_key_add_int GCACHE__KEY_NAME(gcache_key_add_int)
+#define gcache_key_add_bool GCACHE__KEY_NAME(gcache_key_add_bool)
+#define gcache_key_str GCACHE__KEY_NAME(gcache_key_str)
+#define gcache_key_error GCACHE__KEY_NAME(gcache_key_error)
+#define gcache_get GCACHE__KEY_NAME(gcache_get)
+#define gcache_delete GCACHE__KEY_NAME(gcache_delete)
+#define gcache_invalidate_key GCACHE__KEY_NAME(gcache_invalidate_key)
 #endif
 /* Start a key {urn_prefix}:{key_type}:{id} for use case uc. A NULL uc or id sets
    GCACHE_EKEY. Any bytes are accepted in ids, arg names and values: the bytes
@@ -1559,25 +1570,26 @@ static int gcache__json_use_case(gcache__json *j, gcache__cfg_rec *r) {
 }
 
 #define GCACHE__JSON_MAX_BYTES (4u << 20)
-#define GCACHE__JSON_NAME_MAX 1024
 GCACHE_DEF int gcache_config_load_json(gcache *gc, const char *json, size_t len) {
     gcache__json j;
     gcache__cfg_rec *recs = NULL, *old;
     size_t n = 0, cap = 0, oldn;
     int rc = GCACHE_ECONFIG;
-    char name[GCACHE__JSON_NAME_MAX + 8];
+    char *name = NULL;
     if (!gc || (!json && len)) return GCACHE_EINVAL;
     j.p = json;
     j.end = json + len;
     j.why = NULL;
     if (len > GCACHE__JSON_MAX_BYTES) { j.why = "config too large"; goto fail; }
+    name = GCACHE__CAST(char *, gcache__alloc(gc, len + 8)); /* no name is longer than the input */
+    if (!name) { rc = GCACHE_ENOMEM; j.why = "out of memory"; goto fail; }
     if (!gcache__json_lit(&j, '{')) { j.why = "expected an object"; goto fail; }
     if (!gcache__json_lit(&j, '}')) {
         do {
             size_t nl;
             gcache__cfg_rec r;
             memset(&r, 0, sizeof r);
-            if (!gcache__json_str(&j, name, GCACHE__JSON_NAME_MAX + 5, &nl)) goto fail;
+            if (!gcache__json_str(&j, name, len + 8, &nl)) goto fail;
             if (gcache__store_find(recs, n, name, nl)) { j.why = "duplicate use case"; goto fail; }
             if (!gcache__json_lit(&j, ':')) { j.why = "expected ':'"; goto fail; }
             if (!gcache__json_use_case(&j, &r)) goto fail;
@@ -1606,10 +1618,12 @@ GCACHE_DEF int gcache_config_load_json(gcache *gc, const char *json, size_t len)
     gcache__store_publish(gc);
     gcache__unlock(&gc->cfg_mu);
     gcache__store_free(gc, old, oldn);
+    gcache__free(gc, name);
     gcache__log(gc, GCACHE__LOG_CONFIG, GCACHE_LOG_INFO, "gcache: config reloaded");
     return GCACHE_OK;
 fail:
     gcache__store_free(gc, recs, n);
+    gcache__free(gc, name);
     {
         char msg[128];
         size_t m = 0, wl;

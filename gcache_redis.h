@@ -1114,11 +1114,42 @@ static void gcache_redis__sub_drop(gcache_redis__ctx *ctx) {
     pthread_mutex_unlock(&ctx->smu);
 }
 
+/* The subscriber thread's own state (no lock: only it touches these). */
+typedef struct gcache_redis__sub_state {
+    int gap;          /* messages may have been lost: tell the listeners after resubscribing */
+    int logged_down;  /* log transitions only */
+    int backoff_ms;
+    long long retry_at, connected_at, last_rx, pong_deadline;
+    int ping_out;
+} gcache_redis__sub_state;
+
+/* The subscription is gone (connect failed, or the connection broke or went silent).
+   A connection that lived long is retried at once; one that keeps failing backs off. */
+static void gcache_redis__sub_lost(gcache_redis__ctx *ctx, gcache_redis__sub_state *st, const char *what,
+                                   const char *why) {
+    long long now = gcache_redis__now_ns();
+    gcache_redis__sub_drop(ctx);
+    st->gap = 1;
+    if (st->connected_at && now - st->connected_at >= (long long)GCACHE_REDIS_BACKOFF_MAX_MS * GCACHE_REDIS__MS) {
+        st->backoff_ms = GCACHE_REDIS_BACKOFF_MIN_MS;
+        st->retry_at = now;
+    } else {
+        st->retry_at = now + (long long)st->backoff_ms * GCACHE_REDIS__MS;
+        st->backoff_ms = st->backoff_ms >= GCACHE_REDIS_BACKOFF_MAX_MS / 2 ? GCACHE_REDIS_BACKOFF_MAX_MS : st->backoff_ms * 2;
+    }
+    st->connected_at = 0;
+    if (!st->logged_down)
+        gcache_redis__log(ctx, GCACHE_LOG_WARN, "gcache_redis: subscriber %s %s (%s); resubscribing with backoff", what,
+                          ctx->endpoint, why);
+    st->logged_down = 1;
+}
+
 static void *gcache_redis__sub_main(void *arg) {
     gcache_redis__ctx *ctx = (gcache_redis__ctx *)arg;
-    int gap = 0, backoff_ms = GCACHE_REDIS_BACKOFF_MIN_MS, ping_out = 0, logged_down = 0;
-    long long retry_at = 0, last_rx = 0, pong_deadline = 0;
+    gcache_redis__sub_state st;
     char why[192];
+    memset(&st, 0, sizeof st);
+    st.backoff_ms = GCACHE_REDIS_BACKOFF_MIN_MS;
     while (!gcache_redis__sub_stopping(ctx)) {
         long long now = gcache_redis__now_ns(), wake_at;
         struct pollfd p[2];
@@ -1126,50 +1157,41 @@ static void *gcache_redis__sub_main(void *arg) {
         if (!ctx->sub_conn) { /* only this thread sets sub_conn: reading it here is safe */
             redisContext *c = NULL;
             long long deadline;
-            int rc;
-            if (now < retry_at) {
-                if (gcache_redis__sub_sleep(ctx, retry_at)) break;
+            if (now < st.retry_at) {
+                if (gcache_redis__sub_sleep(ctx, st.retry_at)) break;
                 continue;
             }
-            rc = gcache_redis__open(ctx, now, 1, &c, &deadline, why, sizeof why);
-            if (rc) {
-                gap = 1;
-                retry_at = gcache_redis__now_ns() + (long long)backoff_ms * GCACHE_REDIS__MS;
-                backoff_ms = backoff_ms >= GCACHE_REDIS_BACKOFF_MAX_MS / 2 ? GCACHE_REDIS_BACKOFF_MAX_MS : backoff_ms * 2;
+            if (gcache_redis__open(ctx, now, 1, &c, &deadline, why, sizeof why) != 0) {
                 pthread_mutex_lock(&ctx->smu);
                 if (ctx->first_state == 0) ctx->first_state = -1;
                 pthread_cond_broadcast(&ctx->scv);
                 pthread_mutex_unlock(&ctx->smu);
-                if (!logged_down)
-                    gcache_redis__log(ctx, GCACHE_LOG_WARN, "gcache_redis: subscriber cannot reach %s (%s); retrying",
-                                      ctx->endpoint, why);
-                logged_down = 1;
+                gcache_redis__sub_lost(ctx, &st, "cannot reach", why);
                 continue;
             }
-            backoff_ms = GCACHE_REDIS_BACKOFF_MIN_MS;
             pthread_mutex_lock(&ctx->smu);
             ctx->sub_conn = c;
             ctx->first_state = 1;
             pthread_cond_broadcast(&ctx->scv);
             pthread_mutex_unlock(&ctx->smu);
-            if (logged_down)
-                gcache_redis__log(ctx, GCACHE_LOG_INFO, "gcache_redis: subscriber on %s again", ctx->endpoint);
-            logged_down = 0;
-            last_rx = gcache_redis__now_ns();
-            ping_out = 0;
-            if (gap) { /* messages may have been lost while we were away */
-                gap = 0;
+            if (st.logged_down) gcache_redis__log(ctx, GCACHE_LOG_INFO, "gcache_redis: subscribed on %s again", ctx->endpoint);
+            st.logged_down = 0;
+            st.connected_at = st.last_rx = gcache_redis__now_ns();
+            st.ping_out = 0;
+            if (st.gap) { /* pub/sub is at-most-once: messages may have been lost meanwhile */
+                st.gap = 0;
                 gcache_redis__dispatch(ctx, "", 0, 0);
             }
         }
-        /* Replies already parsed (pipelined behind the SUBSCRIBE confirmation) first. */
+        /* Replies already parsed (e.g. pipelined behind the SUBSCRIBE confirmation). */
         for (;;) {
             void *reply = NULL;
             int bad;
             pthread_mutex_lock(&ctx->smu);
             bad = redisReaderGetReply(ctx->sub_conn->reader, &reply) != REDIS_OK;
+            if (bad) snprintf(why, sizeof why, "protocol error: %s", ctx->sub_conn->reader->errstr);
             pthread_mutex_unlock(&ctx->smu);
-            if (bad) { gap = 1; gcache_redis__sub_drop(ctx); break; }
+            if (bad) { gcache_redis__sub_lost(ctx, &st, "got garbage from", why); break; }
             if (!reply) break;
             gcache_redis__on_message(ctx, (redisReply *)reply);
             freeReplyObject(reply);
@@ -1177,7 +1199,7 @@ static void *gcache_redis__sub_main(void *arg) {
         if (!ctx->sub_conn) continue;
         fd = GCACHE_REDIS__FD(ctx->sub_conn);
         now = gcache_redis__now_ns();
-        wake_at = ping_out ? pong_deadline : last_rx + (long long)GCACHE_REDIS_PING_MS * GCACHE_REDIS__MS;
+        wake_at = st.ping_out ? st.pong_deadline : st.last_rx + (long long)GCACHE_REDIS_PING_MS * GCACHE_REDIS__MS;
         p[0].fd = fd;
         p[0].events = POLLIN;
         p[0].revents = 0;
@@ -1195,35 +1217,32 @@ static void *gcache_redis__sub_main(void *arg) {
             n = recv(fd, buf, sizeof buf, 0);
             if (n > 0) fail = redisReaderFeed(ctx->sub_conn->reader, buf, (size_t)n) != REDIS_OK;
             else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) fail = 1;
+            if (fail) snprintf(why, sizeof why, "%s", n == 0 ? "closed by the server" : n < 0 ? strerror(errno) : "protocol error");
             pthread_mutex_unlock(&ctx->smu);
             if (fail) {
-                gcache_redis__log(ctx, GCACHE_LOG_WARN, "gcache_redis: subscriber lost %s; resubscribing", ctx->endpoint);
-                logged_down = 1;
-                gap = 1;
-                gcache_redis__sub_drop(ctx);
-                continue;
+                gcache_redis__sub_lost(ctx, &st, "lost", why);
+            } else if (n > 0) {
+                st.last_rx = gcache_redis__now_ns();
+                st.ping_out = 0;
             }
-            if (n > 0) { last_rx = gcache_redis__now_ns(); ping_out = 0; }
             continue;
         }
         /* Silence: PING once (["pong", ""] in subscribed mode); no answer in time, reconnect. */
         if (gcache_redis__now_ns() < wake_at) continue;
-        if (!ping_out) {
+        if (!st.ping_out) {
             static const char ping[] = "*1\r\n$4\r\nPING\r\n";
             int stale = 0;
             long long t = gcache_redis__now_ns();
             if (gcache_redis__send(fd, ping, sizeof ping - 1, t + (long long)ctx->command_timeout_ms * GCACHE_REDIS__MS,
                                    &stale, why, sizeof why) == 0) {
-                ping_out = 1; /* a busy server gets a second of slack beyond the command timeout */
-                pong_deadline = t + (long long)(GCACHE_REDIS_PING_MS + ctx->command_timeout_ms) * GCACHE_REDIS__MS;
+                st.ping_out = 1; /* a busy server gets a second of slack beyond the command timeout */
+                st.pong_deadline = t + (long long)(GCACHE_REDIS_PING_MS + ctx->command_timeout_ms) * GCACHE_REDIS__MS;
                 continue;
             }
+        } else {
+            snprintf(why, sizeof why, "no answer to PING");
         }
-        gcache_redis__log(ctx, GCACHE_LOG_WARN, "gcache_redis: subscriber connection to %s went silent; resubscribing",
-                          ctx->endpoint);
-        logged_down = 1;
-        gap = 1;
-        gcache_redis__sub_drop(ctx);
+        gcache_redis__sub_lost(ctx, &st, "lost", why);
     }
     gcache_redis__sub_drop(ctx);
     return NULL;

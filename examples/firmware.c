@@ -330,7 +330,7 @@ int firmware_main(void) {
             gcache_stats_get(gc, NULL, GCACHE_REMOTE, &r1);
             reads++;
             FW_CHECK(rc == GCACHE_OK || (id == 7 && rc == GCACHE_NOT_FOUND), "sensor read status");
-            if (loops < 2 || loops == 12 || loops == 60) {
+            if (loops < 2 || loops == 10 || loops == 41) {
                 const char *from = l1.hits > l0.hits ? "RAM cache"
                                    : r1.hits > r0.hits ? "flash cache"
                                    : g_i2c_reads > i2c_before ? "I2C bus" : "?";

@@ -241,6 +241,12 @@ static int file_changed(file_watch *fw) {
     return 1;
 }
 
+/* Reads the config file and hands it to gcache_config_load_json, which either takes
+   all of it or refuses it and keeps the previous config. Write the file with a
+   rename (write a temporary file, then mv) so a half-written file is never read;
+   one that is gets refused and the next change is picked up. */
+static char *g_last_config = NULL; /* the text last loaded, to ignore mtime-only changes */
+
 static void config_reload(gcache *gc, const char *path, double t) {
     FILE *f = fopen(path, "rb");
     char *text;
@@ -253,7 +259,7 @@ static void config_reload(gcache *gc, const char *path, double t) {
     fseek(f, 0, SEEK_END);
     len = ftell(f);
     fseek(f, 0, SEEK_SET);
-    text = (char *)malloc(len > 0 ? (size_t)len : 1);
+    text = (char *)malloc(len > 0 ? (size_t)len + 1 : 1);
     if (!text || (len > 0 && fread(text, 1, (size_t)len, f) != (size_t)len)) {
         printf("[%5.1fs] config %s: read failed; keeping the current config\n", t, path);
         free(text);
@@ -261,13 +267,23 @@ static void config_reload(gcache *gc, const char *path, double t) {
         return;
     }
     fclose(f);
-    rc = gcache_config_load_json(gc, text, len > 0 ? (size_t)len : 0);
-    if (rc == GCACHE_OK)
-        printf("[%5.1fs] config reloaded from %s: %.*s\n", t, path, (int)(len > 200 ? 200 : len), text);
-    else
+    if (len < 0) len = 0;
+    text[len] = '\0';
+    if (g_last_config && strcmp(g_last_config, text) == 0) { /* touched, not changed */
+        free(text);
+        return;
+    }
+    rc = gcache_config_load_json(gc, text, (size_t)len);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ')) len--;
+    if (rc == GCACHE_OK) {
+        printf("[%5.1fs] config reloaded from %s: %.*s\n", t, path, (int)(len > 300 ? 300 : len), text);
+        free(g_last_config);
+        g_last_config = text;
+    } else {
         printf("[%5.1fs] config reload REFUSED (%s, status %d): keeping the previous config\n", t,
                gcache_strerror(rc), rc);
-    free(text);
+        free(text);
+    }
 }
 
 static int file_exists(const char *path) {
@@ -516,6 +532,7 @@ int main(int argc, char **argv) {
     gcache_destroy(gc); /* also destroys the remote backend */
     pthread_mutex_destroy(&shared.lock);
     pthread_mutex_destroy(&db.lock);
+    free(g_last_config);
     free(workers);
     free(db.level);
     free(cdf);

@@ -459,9 +459,11 @@ static int cmd_show(const options *o) {
                    (int)(wlen > 60 ? 60 : wlen), wm, wkey);
             status = EXIT_CORRUPT;
         } else {
+            long long wttl = redis_pttl(c, wkey, strlen(wkey));
             iso_time(wm_ms, when, sizeof when);
-            printf("watermark:   %s = %lld (%s)\n", wkey, wm_ms, when);
-            print_ttl("watermark ttl:", redis_pttl(c, wkey, strlen(wkey)));
+            printf("watermark:   %s = %lld (%s)", wkey, wm_ms, when);
+            if (wttl >= 0) printf(", %.3f s left in Redis", (double)wttl / 1000.0);
+            printf("\n");
             if (found && status == EXIT_DONE) {
                 if (wm_ms >= env.created_at_ms)
                     printf("verdict:     STALE: watermark >= created-at, gcache treats the entry as a miss\n");

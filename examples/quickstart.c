@@ -46,19 +46,27 @@ static int load_user_from_db(void *user, const gcache_key *key, gcache_buf *out)
     return gcache_buf_set(out, profile, strlen(profile));
 }
 
+/* "12 ms", or "0.4 us" for what takes less than a millisecond. */
+static const char *duration(double ms, char *buf, size_t cap) {
+    if (ms >= 1.0) snprintf(buf, cap, "%.0f ms", ms);
+    else snprintf(buf, cap, "%.1f us", ms * 1000.0);
+    return buf;
+}
+
 /* ---- One call, explained ------------------------------------------------------ */
 /* Runs gcache_get once and tells, from the counters and the database's query
    count, what happened in that call. */
 static void call_and_explain(gcache *gc, gcache_key *key, gcache_buf *val, const char *label) {
     gcache_stats before, after;
     int rc;
-    double t0, ms;
+    double t0;
+    char took[32];
 
     gcache_stats_get(gc, "GetUser", GCACHE_LOCAL, &before);
     calls++;
     t0 = now_ms();
     rc = gcache_get(gc, key, load_user_from_db, NULL, val);
-    ms = now_ms() - t0;
+    duration(now_ms() - t0, took, sizeof took);
     gcache_stats_get(gc, "GetUser", GCACHE_LOCAL, &after);
 
     printf("  %s: ", label);
@@ -67,17 +75,17 @@ static void call_and_explain(gcache *gc, gcache_key *key, gcache_buf *val, const
         return;
     }
     if (after.hits > before.hits)
-        printf("cache hit in the local cache (%.3f ms), the database was not queried\n", ms);
+        printf("cache hit in the local cache (%s), the database was not queried\n", took);
     else if (after.misses > before.misses)
-        printf("cache miss, loaded from the database (%.0f ms) and stored in the local cache\n", ms);
+        printf("cache miss, loaded from the database (%s) and stored in the local cache\n", took);
     else if (after.disabled[GCACHE_REASON_CONTEXT] > before.disabled[GCACHE_REASON_CONTEXT])
-        printf("caching is off here (no enable scope), loaded from the database (%.0f ms), nothing cached\n", ms);
+        printf("caching is off here (no enable scope), loaded from the database (%s), nothing cached\n", took);
     else if (after.disabled[GCACHE_REASON_RAMPED_DOWN] > before.disabled[GCACHE_REASON_RAMPED_DOWN])
-        printf("use case is ramped down, loaded from the database (%.0f ms), cache skipped\n", ms);
+        printf("use case is ramped down, loaded from the database (%s), cache skipped\n", took);
     else if (after.disabled[GCACHE_REASON_KILLED] > before.disabled[GCACHE_REASON_KILLED])
-        printf("kill switch is on, loaded from the database (%.0f ms), cache skipped\n", ms);
+        printf("kill switch is on, loaded from the database (%s), cache skipped\n", took);
     else
-        printf("loaded (%.0f ms)\n", ms);
+        printf("loaded (%s)\n", took);
 }
 
 int main(void) {

@@ -81,6 +81,17 @@ static void test_growable(void) {
     gcache_buf_free(&b);
     TAP_OK(b.data == NULL && b.len == 0, "free twice is harmless");
 
+    /* the source may point into the buffer itself */
+    TAP_IS_INT(gcache_buf_set(&b, "abcdef", 6), GCACHE_OK, "set before aliasing");
+    for (i = 0; i < 6; i++)
+        if (gcache_buf_append(&b, b.data, b.len) != GCACHE_OK) break;
+    ok = i == 6 && b.len == 6 * 64;
+    for (i = 0; ok && i < b.len; i++) if (b.data[i] != (unsigned char)"abcdef"[i % 6]) ok = 0;
+    TAP_OK(ok, "appending the buffer to itself (growing each time) copies the old contents");
+    TAP_IS_INT(gcache_buf_set(&b, b.data + 2, 4), GCACHE_OK, "set from inside the buffer");
+    TAP_OK(buf_is(&b, "cdef", 4), "overlapping set: memmove semantics");
+    gcache_buf_free(&b);
+
     /* many small appends */
     ok = 1;
     for (i = 0; i < 100000; i++) {

@@ -305,6 +305,91 @@ static void test_load_semantics(void) {
     gcache_destroy(gc);
 }
 
+/* ---- odd but valid names, many use cases -------------------------------------------------- */
+
+static void test_names_and_scale(void) {
+    gcache *gc = new_gc(NULL);
+    gcache_use_case *get = gc ? reg(gc, "Get", kc(60, 0, 100, 0, 0)) : NULL;
+    int rc, i;
+    if (!TAP_OK(get != NULL, "names: setup")) { gcache_destroy(gc); return; }
+    /* "\u0000" must not cut a name short: "Get\0User" is not "Get" */
+    rc = loads(gc, "{\"Get\\u0000User\": {\"ramp\": {\"local\": 7}}}");
+    TAP_OK(rc == GCACHE_OK || rc == GCACHE_ECONFIG, "\\u0000 inside a name: accepted as unknown or refused (rc %d)", rc);
+    TAP_OK(cfg_is(gc, "Get", kc(60, 0, 100, 0, 0)), "\\u0000: the use case \"Get\" is not affected");
+    rc = loads(gc, "{\"Get\\u0000\": {\"ramp\": {\"local\": 7}}}");
+    TAP_OK(cfg_is(gc, "Get", kc(60, 0, 100, 0, 0)), "\"Get\\u0000\" is not \"Get\" (rc %d)", rc);
+    TAP_IS_INT(loads(gc, "{\"\\ud83d\\ude00 \\u00e9\\/\\\\\\\"\": {}, \"Get\": {\"ramp\": {\"local\": 8}}}"), GCACHE_OK,
+               "escaped unknown name (surrogate pair, \\/, \\\\, \\\") loads");
+    TAP_OK(cfg_is(gc, "Get", kc(60, 0, 8, 0, 0)), "... and the known one applies");
+
+    /* long names: whatever length gcache_register accepts, the JSON side must round-trip */
+    {
+        static const size_t lens[] = { 1000, 2000, 10000 };
+        size_t li;
+        for (li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t nlen = lens[li], o = 0;
+            char *name = (char *)malloc(nlen + 1), *doc = (char *)malloc(nlen + 128);
+            int reg_rc;
+            gcache_use_case_desc u;
+            if (!name || !doc) { free(name); free(doc); continue; }
+            memset(name, 'n', nlen); name[nlen] = 0;
+            name[0] = (char)('A' + li);
+            memset(&u, 0, sizeof u);
+            u.name = name; u.key_type = "t";
+            reg_rc = gcache_register(gc, &u, NULL);
+            TAP_OK(reg_rc == GCACHE_OK || reg_rc == GCACHE_EINVAL, "register a %u-byte name: rc %d", (unsigned)nlen, reg_rc);
+            /* an unknown (or just registered) long name in a load, next to a known one */
+            memcpy(doc, "{\"", 2); o = 2;
+            memcpy(doc + o, name, nlen); o += nlen;
+            o += (size_t)sprintf(doc + o, "\": {\"ramp\": {\"local\": 1}}, \"Get\": {\"ramp\": {\"local\": %d}}}", 10 + (int)li);
+            rc = load(gc, doc, o);
+            if (reg_rc == GCACHE_OK) {
+                char *d1, *d2;
+                TAP_IS_INT(rc, GCACHE_OK, "a registrable long name loads from JSON");
+                TAP_OK(cfg_is(gc, "Get", kc(60, 0, 10 + (int)li, 0, 0)), "... next to a known one");
+                d1 = dump(gc);
+                TAP_IS_INT(d1 ? loads(gc, d1) : -1000, GCACHE_OK, "load(dump) with a long registered name");
+                d2 = dump(gc);
+                TAP_OK(d1 && d2 && strcmp(d1, d2) == 0, "... dumps the same bytes again (%u-byte name)", (unsigned)nlen);
+                free(d1); free(d2);
+            } else {
+                TAP_OK(rc == GCACHE_OK || rc == GCACHE_ECONFIG, "a name too long to register: loaded or refused (rc %d)", rc);
+            }
+            free(name); free(doc);
+        }
+    }
+    gcache_destroy(gc);
+
+    /* 300 use cases: dump, load the dump, dump again */
+    gc = new_gc(NULL);
+    if (!TAP_OK(gc != NULL, "scale: create")) return;
+    for (i = 0; i < 300; i++) {
+        char name[32];
+        gcache_key_config c = kc(i, 2 * i, i % 101, (3 * i) % 101, i % 7);
+        snprintf(name, sizeof name, "UseCase_%03d", i);
+        if (!reg(gc, name, kc(1, 1, 1, 1, 1))) break;
+        if (i % 2) gcache_config_set(gc, name, &c);
+    }
+    TAP_IS_INT(i, 300, "register 300 use cases");
+    {
+        char *d1 = dump(gc), *d2 = NULL;
+        gcache_key_config c;
+        TAP_OK(d1 != NULL && strlen(d1) > 300 * 100, "dump of 300 use cases (%u bytes)", d1 ? (unsigned)strlen(d1) : 0u);
+        if (d1) {
+            TAP_IS_INT(gcache_config_load_json(gc, "{}", 2), GCACHE_OK, "clear");
+            TAP_OK(get_cfg(gc, "UseCase_299", &c) == GCACHE_OK && cfg_is(gc, "UseCase_299", kc(1, 1, 1, 1, 1)),
+                   "cleared: defaults");
+            TAP_IS_INT(loads(gc, d1), GCACHE_OK, "load the big dump");
+            d2 = dump(gc);
+            TAP_IS_STR(d2, d1, "300 use cases: load(dump) then dump gives identical bytes");
+            TAP_OK(get_cfg(gc, "UseCase_299", &c) == GCACHE_OK && cfg_is(gc, "UseCase_299", kc(299, 598, 299 % 101, 897 % 101, 299 % 7)),
+                   "the dump restored a config_set override");
+        }
+        free(d1); free(d2);
+    }
+    gcache_destroy(gc);
+}
+
 /* ---- bad inputs ----------------------------------------------------------------------------- */
 
 typedef struct { const char *what; const char *json; size_t len; /* 0 = strlen */ } bad_case;
@@ -614,10 +699,11 @@ static void test_provider(void) {
 
 /* ---- atomic visibility ----------------------------------------------------------------------- */
 
+/* two use cases, so that a dump that mixes two versions across use cases shows */
 static const char *JA = "{\"GetUser\": {\"ttl_sec\": {\"local\": 101, \"remote\": 102}, \"ramp\": {\"local\": 100, "
-                        "\"remote\": 14}, \"negative_ttl_sec\": 5}}";
+                        "\"remote\": 14}, \"negative_ttl_sec\": 5}, \"ListPosts\": {\"ramp\": {\"remote\": 1}}}";
 static const char *JB = "{\"GetUser\": {\"ttl_sec\": {\"local\": 201, \"remote\": 202}, \"ramp\": {\"local\": 50, "
-                        "\"remote\": 24}, \"negative_ttl_sec\": 6}}";
+                        "\"remote\": 24}, \"negative_ttl_sec\": 6}, \"ListPosts\": {\"ramp\": {\"remote\": 2}}}";
 
 typedef struct {
     gcache *gc;
@@ -626,7 +712,16 @@ typedef struct {
     pthread_mutex_t mu;
     int stop;
     long seen_a, seen_b, mixed, bad_dump, bad_get, iters;
+    int readers_saw_both; /* readers that saw both configs so far */
 } vis_state;
+
+static int vis_readers_done(vis_state *v) {
+    int n;
+    pthread_mutex_lock(&v->mu);
+    n = v->readers_saw_both;
+    pthread_mutex_unlock(&v->mu);
+    return n;
+}
 
 static int vis_stopped(vis_state *v) {
     int s;
@@ -640,6 +735,7 @@ static void *vis_reader(void *arg) {
     vis_state *v = (vis_state *)arg;
     gcache_key_config a = kc(101, 102, 100, 14, 5), b = kc(201, 202, 50, 24, 6);
     long sa = 0, sb = 0, mixed = 0, bad_dump = 0, bad_get = 0, it = 0;
+    int reported = 0;
     char buf[1024];
     char id[32];
     gcache_enable(1);
@@ -658,6 +754,12 @@ static void *vis_reader(void *arg) {
         {
             int n = gcache_config_dump_json(v->gc, buf, sizeof buf);
             if (n < 0 || n >= (int)sizeof buf || (strcmp(buf, v->dump_a) != 0 && strcmp(buf, v->dump_b) != 0)) bad_dump++;
+        }
+        if (!reported && sa > 0 && sb > 0) {
+            reported = 1;
+            pthread_mutex_lock(&v->mu);
+            v->readers_saw_both++;
+            pthread_mutex_unlock(&v->mu);
         }
     }
     gcache_enable(-1);
@@ -678,15 +780,18 @@ static void test_atomic_visibility(void) {
     if (!TAP_OK(gc != NULL, "visibility: create")) return;
     v.gc = gc;
     v.uc = reg(gc, "GetUser", kc(60, 300, 100, 50, 5));
-    if (!TAP_OK(v.uc != NULL, "visibility: register")) { gcache_destroy(gc); return; }
+    if (!TAP_OK(v.uc != NULL && reg(gc, "ListPosts", DEF_POSTS) != NULL, "visibility: register")) { gcache_destroy(gc); return; }
     loads(gc, JB); db = dump(gc);
     loads(gc, JA); da = dump(gc);
     if (!TAP_OK(da && db && strcmp(da, db) != 0, "visibility: two distinct dumps")) { gcache_destroy(gc); return; }
     v.dump_a = da; v.dump_b = db;
     pthread_mutex_init(&v.mu, NULL);
     for (i = 0; i < 2; i++) pthread_create(&th[i], NULL, vis_reader, &v);
-    for (i = 0; i < 3000; i++)
+    /* at least 3000 reloads, and on until both readers saw both configs (slow sanitizer
+       builds may start the readers late); capped so a broken build still ends */
+    for (i = 0; i < 3000 || (vis_readers_done(&v) < 2 && i < 3000000); i++)
         if (loads(gc, (i & 1) ? JA : JB) != GCACHE_OK) load_fail++;
+    TAP_DIAG("visibility: %d reloads", i);
     pthread_mutex_lock(&v.mu);
     v.stop = 1;
     pthread_mutex_unlock(&v.mu);
@@ -707,6 +812,7 @@ int main(void) {
     DEF_POSTS = kc(10, 0, 100, 0, 0);
     test_dump();
     test_load_semantics();
+    test_names_and_scale();
     test_bad_inputs();
     test_config_drives_get();
     test_provider();
