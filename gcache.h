@@ -1012,6 +1012,7 @@ typedef struct gcache__flight {
     struct gcache__flight *next;
     gcache__u64 hash;
     const void *leader;
+    long long started_ms; /* wall time at the start: a watermark at or after it forbids joining */
     size_t klen;
     int done, rc, shareable, refs;
     unsigned char *val;
@@ -2554,7 +2555,10 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
     /* singleflight: one fetch per key; a fetch re-entering for its own key goes straight on */
     gcache__lock(&r.s->mu);
     flight = gcache__flight_find(r.s, r.slot, key);
-    if (flight && flight->leader != &gcache__tls_token) {
+    /* a flight that started before an invalidation of this id may bring the old value:
+       a get that starts after the invalidation fetches for itself */
+    if (flight && flight->leader != &gcache__tls_token &&
+        !(uc->tracked && gcache__wm_get(r.s, r.idhash) >= flight->started_ms)) {
         flight->refs++;
         while (!flight->done) gcache__cond_wait(&r.s->cv, &r.s->mu);
         if (!flight->shareable) {
@@ -2578,6 +2582,7 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
             f->klen = key->len;
             memcpy(f->key, key->str, key->len);
             f->leader = &gcache__tls_token;
+            f->started_ms = gcache__now_ms(gc);
             f->refs = 1;
             f->next = r.s->flights;
             r.s->flights = f;

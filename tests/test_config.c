@@ -554,6 +554,57 @@ static void test_bad_inputs(void) {
     gcache_destroy(gc);
 }
 
+/* ---- out of memory: GCACHE_ENOMEM, old config kept ----------------------------------------- */
+
+typedef struct { int fail; long live; } fail_alloc;
+static void *fa_alloc(size_t n, void *u) {
+    fail_alloc *a = (fail_alloc *)u;
+    void *p;
+    if (a->fail) return NULL;
+    p = malloc(n ? n : 1);
+    if (p) a->live++;
+    return p;
+}
+static void fa_free(void *p, void *u) {
+    if (p) ((fail_alloc *)u)->live--;
+    free(p);
+}
+
+static void test_nomem(void) {
+    fail_alloc fa;
+    gcache_desc d;
+    gcache *gc = NULL;
+    char *before, *after;
+    gcache_key_config c = kc(1, 2, 3, 4, 0);
+    int rc;
+    memset(&fa, 0, sizeof fa);
+    memset(&d, 0, sizeof d);
+    d.allocator.alloc_fn = fa_alloc;
+    d.allocator.free_fn = fa_free;
+    d.allocator.user_data = &fa;
+    if (!TAP_OK(gcache_create(&d, &gc) == GCACHE_OK, "nomem: create")) return;
+    if (!TAP_OK(reg(gc, "GetUser", DEF_USER) != NULL && reg(gc, "ListPosts", DEF_POSTS) != NULL, "nomem: register")) {
+        gcache_destroy(gc);
+        return;
+    }
+    TAP_IS_INT(loads(gc, "{\"GetUser\": {\"ramp\": {\"local\": 42}}}"), GCACHE_OK, "nomem: base load");
+    before = dump(gc);
+    fa.fail = 1;
+    rc = loads(gc, "{\"GetUser\": {\"ramp\": {\"local\": 7}}, \"ListPosts\": {}}");
+    TAP_IS_INT(rc, GCACHE_ENOMEM, "load_json when the allocator fails: GCACHE_ENOMEM");
+    TAP_IS_INT(gcache_config_set(gc, "Brand_new", &c), GCACHE_ENOMEM, "config_set of a new name when the allocator fails: GCACHE_ENOMEM");
+    fa.fail = 0;
+    after = dump(gc);
+    TAP_OK(before && after && strcmp(before, after) == 0 && cfg_is(gc, "GetUser", kc(60, 300, 42, 50, 5)),
+           "after GCACHE_ENOMEM the old config is kept");
+    TAP_OK(reg(gc, "Brand_new", DEF_POSTS) != NULL && cfg_is(gc, "Brand_new", DEF_POSTS),
+           "the failed config_set left no override behind");
+    TAP_IS_INT(loads(gc, "{\"GetUser\": {\"ramp\": {\"local\": 7}}}"), GCACHE_OK, "allocator back: load works");
+    free(before); free(after);
+    gcache_destroy(gc);
+    TAP_IS_INT(fa.live, 0, "nomem: every block freed after destroy");
+}
+
 /* ---- the loaded TTL and ramp drive gcache_get (fake clock) --------------------------------- */
 
 static void test_config_drives_get(void) {
@@ -814,6 +865,7 @@ int main(void) {
     test_load_semantics();
     test_names_and_scale();
     test_bad_inputs();
+    test_nomem();
     test_config_drives_get();
     test_provider();
     test_atomic_visibility();

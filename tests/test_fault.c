@@ -222,7 +222,7 @@ int main(void) {
              remote.disabled[GCACHE_REASON_SERVER_DOWN]);
     TAP_IS_INT(wrong, 0, "no get returned anything but a value the source had (or its own error)");
     TAP_IS_INT(stale, 0, "no stale read after an invalidation had returned");
-    TAP_IS_INT(okv + ferr, gets, "every get accounted for");
+    TAP_IS_INT(okv + ferr + wrong + stale, gets, "every get accounted for");
     TAP_OK(fc.errors + fc.timeouts + fc.corruptions > 0, "faults were injected");
     TAP_OK(remote.hits > 0 && local.hits > 0, "both layers served hits under faults");
     TAP_OK(remote.errors > 0, "faults were counted as REMOTE errors (%llu)", remote.errors);

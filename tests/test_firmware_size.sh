@@ -49,7 +49,7 @@ if [ $st -eq 0 ]; then
   diag "$("$size" "$tmp/impl.o")"
   bytes=$(text_rodata "$tmp/impl.o")
   echo "# gcache local-only .text+.rodata: $bytes bytes ($(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1024 }') KiB; limit $limit)"
-  echo "FIRMWARE_SIZE text_rodata=$bytes limit=$limit"
+  echo "# FIRMWARE_SIZE text_rodata=$bytes limit=$limit"
   ok $([ "$bytes" -le "$limit" ] && echo 0 || echo 1) "local-only build is within 16 KiB of .text+.rodata ($bytes bytes)"
   # For comparison: everything in (JSON config and the metrics text writer too).
   if "$cc" "${arch[@]}" -ffunction-sections -fdata-sections -DGCACHE_NO_THREADS -DGCACHE_NO_STDIO \

@@ -547,6 +547,46 @@ static void test_registry(void) {
     gcache_destroy(gc);
 }
 
+typedef struct { int fail; long live; } fail_alloc;
+static void *fa_alloc(size_t n, void *u) {
+    fail_alloc *a = (fail_alloc *)u;
+    void *p;
+    if (a->fail) return NULL;
+    p = malloc(n ? n : 1);
+    if (p) a->live++;
+    return p;
+}
+static void fa_free(void *p, void *u) {
+    if (p) ((fail_alloc *)u)->live--;
+    free(p);
+}
+
+static void test_registry_nomem(void) {
+    fail_alloc fa;
+    gcache_desc d;
+    gcache *gc = NULL;
+    gcache_use_case *out = (gcache_use_case *)&fa;
+    memset(&fa, 0, sizeof fa);
+    memset(&d, 0, sizeof d);
+    d.allocator.alloc_fn = fa_alloc;
+    d.allocator.free_fn = fa_free;
+    d.allocator.user_data = &fa;
+    if (!TAP_OK(gcache_create(&d, &gc) == GCACHE_OK, "registry nomem: create")) return;
+    fa.fail = 1;
+    TAP_IS_INT(reg_rc(gc, "GetUser", "user_id", &out), GCACHE_ENOMEM, "register when the allocator fails: GCACHE_ENOMEM");
+    fa.fail = 0;
+    TAP_OK(gcache_use_case_find(gc, "GetUser") == NULL, "nothing registered by the failed call");
+    TAP_IS_INT(reg_rc(gc, "GetUser", "user_id", &out), GCACHE_OK, "allocator back: the same name registers");
+    gcache_destroy(gc);
+    TAP_IS_INT(fa.live, 0, "registry nomem: every block freed after destroy");
+    fa.fail = 1;
+    gc = (gcache *)&fa;
+    TAP_IS_INT(gcache_create(&d, &gc), GCACHE_ENOMEM, "create when the allocator fails: GCACHE_ENOMEM");
+    TAP_OK(gc == NULL, "failed create: *out = NULL");
+    fa.fail = 0;
+    TAP_IS_INT(fa.live, 0, "failed create leaks nothing");
+}
+
 static void test_create_prefixes(void) {
     static const char *bad_urn[] = { "", "urn/x", "ur n", "urn{", "urn}", "urn#", "urn?", "urn%", "urn\xc3\xa9", "u\trn",
                                      "urn=", "urn&" };
@@ -911,6 +951,7 @@ int main(void) {
     test_key_null_and_sticky(gc_lim);
     test_key_reuse();
     test_registry();
+    test_registry_nomem();
     test_create_prefixes();
     test_strerror();
     {

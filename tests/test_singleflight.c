@@ -345,6 +345,140 @@ static void test_other_keys(void) {
     gcache_destroy(o.gc);
 }
 
+
+/* ---- a get that starts after an invalidation returned must not join an older flight ----------
+   The leader's fetch read version 1 and is still running; the writer bumps the version to 2
+   and gcache_invalidate returns; a new get of the same key starts. Handing it the leader's
+   version-1 result would be a stale read after the invalidation returned (issue 5: "a read
+   that starts after gcache_invalidate returns never sees the old value"). */
+typedef struct late_join {
+    gcache *gc;
+    gcache_use_case *uc;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int version;
+    int leader_in_fetch, release_leader, fetches;
+    int late_done, late_rc, late_version, leader_rc, leader_version;
+} late_join;
+
+typedef struct late_user { late_join *lj; int is_leader; } late_user;
+
+static int late_fetch(void *user, const gcache_key *key, gcache_buf *out) {
+    late_user *u = (late_user *)user;
+    late_join *lj = u->lj;
+    char val[32];
+    int v;
+    (void)key;
+    pthread_mutex_lock(&lj->mu);
+    lj->fetches++;
+    v = lj->version;
+    if (u->is_leader) {
+        struct timespec until;
+        lj->leader_in_fetch = 1;
+        pthread_cond_broadcast(&lj->cv);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        while (!lj->release_leader)
+            if (pthread_cond_timedwait(&lj->cv, &lj->mu, &until) != 0) break;
+    }
+    pthread_mutex_unlock(&lj->mu);
+    snprintf(val, sizeof val, "version %d", v);
+    return gcache_buf_set(out, val, strlen(val));
+}
+
+static int version_of(const gcache_buf *out) {
+    int v = -1;
+    char tmp[32];
+    size_t n = out->len < sizeof tmp - 1 ? out->len : sizeof tmp - 1;
+    if (out->data) memcpy(tmp, out->data, n);
+    tmp[n] = '\0';
+    if (sscanf(tmp, "version %d", &v) != 1) return -1;
+    return v;
+}
+
+static void *late_leader(void *p) {
+    late_join *lj = (late_join *)p;
+    late_user u;
+    gcache_key k;
+    gcache_buf out = {0};
+    int rc;
+    u.lj = lj;
+    u.is_leader = 1;
+    gcache_key_init_int(&k, lj->uc, 77);
+    rc = gcache_get(lj->gc, &k, late_fetch, &u, &out);
+    pthread_mutex_lock(&lj->mu);
+    lj->leader_rc = rc;
+    lj->leader_version = version_of(&out);
+    pthread_mutex_unlock(&lj->mu);
+    gcache_buf_free(&out);
+    return NULL;
+}
+
+static void *late_joiner(void *p) {
+    late_join *lj = (late_join *)p;
+    late_user u;
+    gcache_key k;
+    gcache_buf out = {0};
+    int rc;
+    u.lj = lj;
+    u.is_leader = 0;
+    gcache_key_init_int(&k, lj->uc, 77);
+    rc = gcache_get(lj->gc, &k, late_fetch, &u, &out);
+    pthread_mutex_lock(&lj->mu);
+    lj->late_rc = rc;
+    lj->late_version = version_of(&out);
+    lj->late_done = 1;
+    pthread_cond_broadcast(&lj->cv);
+    pthread_mutex_unlock(&lj->mu);
+    gcache_buf_free(&out);
+    return NULL;
+}
+
+static void test_late_join(layers l) {
+    late_join lj;
+    pthread_t leader, joiner;
+    struct timespec until;
+    int rc;
+    memset(&lj, 0, sizeof lj);
+    lj.gc = make(l, &lj.uc);
+    if (!TAP_OK(lj.gc != NULL, "create (%s)", layer_names[l])) return;
+    pthread_mutex_init(&lj.mu, NULL);
+    pthread_cond_init(&lj.cv, NULL);
+    lj.version = 1;
+    pthread_create(&leader, NULL, late_leader, &lj);
+    pthread_mutex_lock(&lj.mu);
+    while (!lj.leader_in_fetch) pthread_cond_wait(&lj.cv, &lj.mu);
+    lj.version = 2; /* the write, then the invalidation */
+    pthread_mutex_unlock(&lj.mu);
+    rc = gcache_invalidate(lj.gc, "thing_id", "77", 0);
+    TAP_IS_INT(rc, GCACHE_OK, "invalidate while the leader's fetch runs");
+    pthread_create(&joiner, NULL, late_joiner, &lj);
+    /* give the late get up to 300 ms to finish on its own (it should fetch by itself) */
+    pthread_mutex_lock(&lj.mu);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 300000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!lj.late_done)
+        if (pthread_cond_timedwait(&lj.cv, &lj.mu, &until) != 0) break;
+    lj.release_leader = 1;
+    pthread_cond_broadcast(&lj.cv);
+    pthread_mutex_unlock(&lj.mu);
+    pthread_join(leader, NULL);
+    pthread_join(joiner, NULL);
+    TAP_IS_INT(lj.leader_rc, GCACHE_OK, "late join: the leader gets OK");
+    TAP_IS_INT(lj.late_rc, GCACHE_OK, "late join: the late get gets OK");
+    TAP_IS_INT(lj.late_version, 2,
+               "a get that starts after gcache_invalidate returned does not get the older in-flight value");
+    if (lj.late_version != 2) TAP_DIAG("(%s) the late get received version %d from the leader's flight", layer_names[l],
+                                       lj.late_version);
+    pthread_mutex_destroy(&lj.mu);
+    pthread_cond_destroy(&lj.cv);
+    gcache_destroy(lj.gc);
+}
+
 int main(void) {
     int l;
     for (l = LAYERS_LOCAL; l <= LAYERS_REMOTE; l++) {
@@ -354,5 +488,6 @@ int main(void) {
         test_small_leader((layers)l);
     }
     test_other_keys();
+    for (l = LAYERS_LOCAL; l <= LAYERS_REMOTE; l++) test_late_join((layers)l);
     return TAP_DONE();
 }
