@@ -44,13 +44,14 @@
 
    SUPPORTED HIREDIS
    =================
-   hiredis 0.14 (Debian 12's libhiredis-dev 0.14.1) and 1.x (tested with 1.0 to
-   1.2-era sources). Only API common to both is used: redisConnectWithTimeout,
-   redisConnectUnixWithTimeout, redisSetTimeout, redisFree, the context's fd,
-   err, errstr and reader fields, redisReaderFeed, redisReaderGetReply and
-   freeReplyObject. HIREDIS_MAJOR selects the fd type and REDIS_ERR_TIMEOUT
-   (1.x only) is used when it exists. Commands are written in RESP by this file
-   and sent with send(MSG_NOSIGNAL); hiredis parses the replies.
+   hiredis 0.14 (Debian 12's libhiredis-dev 0.14.1) and 1.x (tested with a
+   1.5.0 source tree by tests/test_redis_compat.sh). Only API common to both
+   is used: redisConnectWithTimeout, redisConnectUnixWithTimeout,
+   redisSetTimeout, redisFree, the context's fd, err, errstr and reader
+   fields, redisReaderFeed, redisReaderGetReply and freeReplyObject.
+   HIREDIS_MAJOR selects the fd type and REDIS_ERR_TIMEOUT (1.x only) is used
+   when it exists. Commands are written in RESP by this file and sent with
+   send(MSG_NOSIGNAL); hiredis parses the replies.
    tests/test_redis_compat.sh builds a hiredis 1.x source tree and runs the
    conformance suite against it.
 
@@ -129,15 +130,19 @@
    SIGPIPE: every write is send(..., MSG_NOSIGNAL) (SO_NOSIGPIPE where that is
    the platform's way), so a closed peer gives EPIPE, never a signal; the
    process's SIGPIPE disposition is left alone (no SIG_IGN that exec'd
-   children would inherit). hiredis itself never writes here.
+   children would inherit). hiredis itself never writes here. Only on a
+   platform with neither flag does create set SIGPIPE to SIG_IGN, and only if
+   it was SIG_DFL.
    fork(): pthread_atfork handlers keep the pool and subscriber mutexes
    consistent and mark every backend as forked. In the child, the first call
    frees the inherited idle connections (closing only the child's copies of
    the sockets; the parent's connections are unaffected) and opens new ones.
    A connection that another parent thread was using at the moment of the
    fork is closed in the child and its memory is left alone (it may be
-   mid-update). The subscriber thread does not exist in the child: an
-   inherited backend delivers no invalidations there (subscribe just records
+   mid-update); one that a thread was still opening is unknown to the child,
+   so its descriptor stays open there until exit or exec (close-on-exec is
+   set). The subscriber thread does not exist in the child: an inherited
+   backend delivers no invalidations there (subscribe just records
    listeners); a child that needs them creates its own gcache and backend.
 
    THREAD SAFETY, LIMITS, WHAT IT DOES NOT DO
@@ -238,6 +243,9 @@ GCACHE_REDIS_DEF int gcache_redis_create(const gcache_redis_desc *d, gcache_remo
 #define GCACHE_REDIS__SEND_FLAGS MSG_NOSIGNAL
 #else
 #define GCACHE_REDIS__SEND_FLAGS 0 /* SO_NOSIGPIPE is set on the socket instead */
+#if !defined(SO_NOSIGPIPE)
+#define GCACHE_REDIS__IGNORE_SIGPIPE 1 /* neither: fall back to SIG_IGN if SIGPIPE is SIG_DFL */
+#endif
 #endif
 
 #ifndef GCACHE_REDIS_BACKOFF_MIN_MS
@@ -315,6 +323,11 @@ static struct timeval gcache_redis__tv(int ms) {
     tv.tv_sec = ms / 1000;
     tv.tv_usec = (ms % 1000) * 1000;
     return tv;
+}
+
+/* Capped exponential backoff: 100, 200, 400 ... 2000 ms. */
+static int gcache_redis__next_backoff(int ms) {
+    return ms >= GCACHE_REDIS_BACKOFF_MAX_MS / 2 ? GCACHE_REDIS_BACKOFF_MAX_MS : ms * 2;
 }
 
 static void *gcache_redis__default_alloc(size_t size, void *user) { (void)user; return malloc(size); }
@@ -668,8 +681,8 @@ static int gcache_redis__open(gcache_redis__ctx *ctx, long long start_ns, int su
             rc = gcache_redis__read_reply(c, *deadline_ns, i == 0, &r, &got, &stale, why, why_cap);
             if (rc) break;
             if (r->type == REDIS_REPLY_ERROR) {
-                snprintf(why, why_cap, "%s: %.*s", last_subscribe ? "SUBSCRIBE" : (ctx->password && i == 0) ? "AUTH" : "SELECT",
-                         (int)(r->len > 200 ? 200 : r->len), r->str);
+                const char *what = last_subscribe ? "SUBSCRIBE" : (ctx->password && i == 0) ? "AUTH" : "SELECT";
+                snprintf(why, why_cap, "%s: %.*s", what, (int)(r->len > 200 ? 200 : r->len), r->str);
                 rc = GCACHE_EBACKEND;
             } else if (last_subscribe ? !(r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                                           gcache_redis__str_is(r->element[0], "subscribe"))
@@ -714,7 +727,7 @@ static int gcache_redis__mark_down_locked(gcache_redis__ctx *ctx, long long now_
     ctx->down = 1;
     ctx->probing = 0;
     ctx->retry_at_ns = now_ns + (long long)ctx->backoff_ms * GCACHE_REDIS__MS;
-    ctx->backoff_ms = ctx->backoff_ms >= GCACHE_REDIS_BACKOFF_MAX_MS / 2 ? GCACHE_REDIS_BACKOFF_MAX_MS : ctx->backoff_ms * 2;
+    ctx->backoff_ms = gcache_redis__next_backoff(ctx->backoff_ms);
     return !was_down;
 }
 
@@ -1135,7 +1148,7 @@ static void gcache_redis__sub_lost(gcache_redis__ctx *ctx, gcache_redis__sub_sta
         st->retry_at = now;
     } else {
         st->retry_at = now + (long long)st->backoff_ms * GCACHE_REDIS__MS;
-        st->backoff_ms = st->backoff_ms >= GCACHE_REDIS_BACKOFF_MAX_MS / 2 ? GCACHE_REDIS_BACKOFF_MAX_MS : st->backoff_ms * 2;
+        st->backoff_ms = gcache_redis__next_backoff(st->backoff_ms);
     }
     st->connected_at = 0;
     if (!st->logged_down)
@@ -1174,7 +1187,8 @@ static void *gcache_redis__sub_main(void *arg) {
             ctx->first_state = 1;
             pthread_cond_broadcast(&ctx->scv);
             pthread_mutex_unlock(&ctx->smu);
-            if (st.logged_down) gcache_redis__log(ctx, GCACHE_LOG_INFO, "gcache_redis: subscribed on %s again", ctx->endpoint);
+            if (st.logged_down)
+                gcache_redis__log(ctx, GCACHE_LOG_INFO, "gcache_redis: subscribed on %s again", ctx->endpoint);
             st.logged_down = 0;
             st.connected_at = st.last_rx = gcache_redis__now_ns();
             st.ping_out = 0;
@@ -1217,7 +1231,9 @@ static void *gcache_redis__sub_main(void *arg) {
             n = recv(fd, buf, sizeof buf, 0);
             if (n > 0) fail = redisReaderFeed(ctx->sub_conn->reader, buf, (size_t)n) != REDIS_OK;
             else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) fail = 1;
-            if (fail) snprintf(why, sizeof why, "%s", n == 0 ? "closed by the server" : n < 0 ? strerror(errno) : "protocol error");
+            if (fail)
+                snprintf(why, sizeof why, "%s",
+                         n == 0 ? "closed by the server" : n < 0 ? strerror(errno) : "protocol error");
             pthread_mutex_unlock(&ctx->smu);
             if (fail) {
                 gcache_redis__sub_lost(ctx, &st, "lost", why);
@@ -1287,6 +1303,7 @@ static void gcache_redis__sub_after_fork_locked(gcache_redis__ctx *ctx) {
 static int gcache_redis__subscribe(void *vctx, gcache_redis__listener_fn fn, void *u) {
     gcache_redis__ctx *ctx = (gcache_redis__ctx *)vctx;
     size_t i;
+    int added = 0;
     if (!ctx) return GCACHE_EINVAL;
     pthread_mutex_lock(&ctx->smu);
     if (ctx->sub_child) gcache_redis__sub_after_fork_locked(ctx);
@@ -1318,11 +1335,12 @@ static int gcache_redis__subscribe(void *vctx, gcache_redis__listener_fn fn, voi
         ctx->listeners[ctx->nlisteners].fn = fn;
         ctx->listeners[ctx->nlisteners].u = u;
         ctx->nlisteners++;
+        added = 1;
     }
     if (!ctx->thread_running && !ctx->sub_child && !ctx->stop) {
         long long deadline;
         if (gcache_redis__start_thread(ctx) != 0) {
-            ctx->nlisteners--;
+            if (added) ctx->nlisteners--;
             pthread_mutex_unlock(&ctx->smu);
             return GCACHE_EBACKEND;
         }
@@ -1457,6 +1475,15 @@ GCACHE_REDIS_DEF int gcache_redis_create(const gcache_redis_desc *d, gcache_remo
     pthread_mutex_init(&ctx->smu, NULL);
     gcache_redis__cond_init(&ctx->scv);
 
+#ifdef GCACHE_REDIS__IGNORE_SIGPIPE
+    {
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+            sa.sa_handler = SIG_IGN;
+            sigaction(SIGPIPE, &sa, NULL);
+        }
+    }
+#endif
     pthread_once(&gcache_redis__reg_once, gcache_redis__atfork_register);
     pthread_mutex_lock(&gcache_redis__reg_mu);
     ctx->reg_next = gcache_redis__reg_head;

@@ -22,7 +22,7 @@
    Defaults: 10 seconds, 4 threads, 100000 players, the in-process memory
    backend as the remote layer. --redis needs a build with -DGAME_SERVER_REDIS
    (and gcache_redis.h + hiredis). A config file looks like
-     {"GetPlayerProfile": {"ttl_sec": {"local": 5, "remote": 60},
+     {"GetPlayerProfile": {"ttl_sec": {"local": 2, "remote": 60},
                            "ramp": {"local": 100, "remote": 100}}}
 
    Build: cc -O2 -pthread examples/game_server.c -o game_server
@@ -394,7 +394,7 @@ int main(int argc, char **argv) {
     ud.name = "GetPlayerProfile";
     ud.key_type = "player_id";
     ud.track_for_invalidation = 1; /* level-ups invalidate the player's entries */
-    ud.default_config.ttl_sec[GCACHE_LOCAL] = 5;
+    ud.default_config.ttl_sec[GCACHE_LOCAL] = 2; /* short, so the remote layer shows its hits soon */
     ud.default_config.ttl_sec[GCACHE_REMOTE] = 60;
     ud.default_config.ramp[GCACHE_LOCAL] = 100;
     ud.default_config.ramp[GCACHE_REMOTE] = 100;

@@ -104,13 +104,13 @@ fi
 g=$(exe game_server)
 if [ -n "$g" ]; then
   cfg="$tmp/game.json"
-  printf '{"GetPlayerProfile": {"ttl_sec": {"local": 5, "remote": 60}, "ramp": {"local": 100, "remote": 100}}}\n' >"$cfg"
-  "$g" --seconds 5 --threads 2 --players 20000 --config "$cfg" >"$tmp/game.out" 2>&1 &
+  printf '{"GetPlayerProfile": {"ttl_sec": {"local": 2, "remote": 60}, "ramp": {"local": 100, "remote": 100}}}\n' >"$cfg"
+  "$g" --seconds 6 --threads 2 --players 20000 --config "$cfg" >"$tmp/game.out" 2>&1 &
   gpid=$!
   pids+=("$gpid")
   sleep 1.6
   # Ramp the local layer down to 0 while it runs.
-  printf '{"GetPlayerProfile": {"ttl_sec": {"local": 5, "remote": 60}, "ramp": {"local": 0, "remote": 100}}}\n' >"$cfg.new"
+  printf '{"GetPlayerProfile": {"ttl_sec": {"local": 2, "remote": 60}, "ramp": {"local": 0, "remote": 100}}}\n' >"$cfg.new"
   mv "$cfg.new" "$cfg"
   sleep 1.5
   printf '{"GetPlayerProfile": {"ramp": {"local": 250}}}\n' >"$cfg.new" # out of range: refused

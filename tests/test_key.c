@@ -680,7 +680,7 @@ static unsigned rnd(unsigned n) { return (unsigned)((rng() >> 33) % n); }
 static const char alphabet[] = "%?&=#{}:/ ,aAb25F\x01\x1f\x7f\x80\xc3\xff";
 #define ALPHA_N (sizeof alphabet - 1)
 
-typedef struct { char name[8]; char val[8]; } parg;
+typedef struct { char name[8]; char val[12]; } parg;
 
 static void rand_str(char *out, unsigned maxlen) {
     unsigned n = rnd(maxlen + 1), i;

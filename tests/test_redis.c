@@ -596,7 +596,50 @@ static void test_auth(void) {
     redis_stop(&s2);
 }
 
-/* ---- 7. create-time validation -------------------------------------------------------------- */
+/* ---- 7. a server without UNLINK: DEL instead ------------------------------------------------ */
+static void test_no_unlink(void) {
+    redis_server s;
+    gcache_redis_desc rd;
+    gcache_remote r;
+    redisContext *raw;
+    redisReply *rep;
+    gcache_slice k, v, p;
+    int i;
+    memset(&s, 0, sizeof s);
+    if (redis_start(&s, "rename-command UNLINK \"\"") != 0) { TAP_OK(0, "redis without UNLINK"); return; }
+    raw = redis_raw(&s);
+    rep = raw ? (redisReply *)redisCommand(raw, "UNLINK x") : NULL;
+    TAP_OK(rep && rep->type == REDIS_REPLY_ERROR, "this server has no UNLINK (%s)", rep && rep->str ? rep->str : "?");
+    if (rep) freeReplyObject(rep);
+    rd = tcp_desc(s.port);
+    TAP_IS_INT(gcache_redis_create(&rd, &r), GCACHE_OK, "backend");
+    k.ptr = "nu:a";
+    k.len = 4;
+    v.ptr = "1";
+    v.len = 1;
+    r.set(r.ctx, k, v, 60);
+    TAP_IS_INT(r.del(r.ctx, k), GCACHE_OK, "del falls back to DEL");
+    rep = raw ? (redisReply *)redisCommand(raw, "EXISTS nu:a") : NULL;
+    TAP_OK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0, "the key is gone");
+    if (rep) freeReplyObject(rep);
+    for (i = 0; i < 30; i++) {
+        char key[16];
+        k.ptr = key;
+        k.len = (size_t)snprintf(key, sizeof key, "nu:b:%d", i);
+        r.set(r.ctx, k, v, 60);
+    }
+    p.ptr = "nu:";
+    p.len = 3;
+    TAP_IS_INT(r.flush_prefix(r.ctx, p), GCACHE_OK, "flush_prefix with DEL batches");
+    rep = raw ? (redisReply *)redisCommand(raw, "DBSIZE") : NULL;
+    TAP_OK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0, "every key under the prefix is gone");
+    if (rep) freeReplyObject(rep);
+    r.destroy(r.ctx);
+    if (raw) redisFree(raw);
+    redis_stop(&s);
+}
+
+/* ---- 8. create-time validation -------------------------------------------------------------- */
 static void test_create_args(void) {
     gcache_redis_desc d;
     gcache_remote r;
@@ -670,6 +713,7 @@ int main(void) {
     test_select_and_reconnect(&srv);
     test_lost_drops_local(&srv);
     test_auth();
+    test_no_unlink();
 
     redis_stop(&srv);
     return TAP_DONE();
