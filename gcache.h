@@ -492,8 +492,6 @@ typedef pthread_cond_t gcache__cond;
 #define GCACHE__ADD_FETCH(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define GCACHE__CAS(p, expected_p, v) \
     __atomic_compare_exchange_n((p), (expected_p), (v), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
-#define GCACHE__FENCE_ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define GCACHE__FENCE_RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
 #else
 typedef int gcache__mutex;
 typedef int gcache__cond;
@@ -513,8 +511,6 @@ typedef int gcache__cond;
 #define GCACHE__ADD(p, v) ((void)(*(p) += (v)))
 #define GCACHE__ADD_FETCH(p, v) (*(p) += (v))
 #define GCACHE__CAS(p, expected_p, v) gcache__cas_plain((p), (expected_p), (v))
-#define GCACHE__FENCE_ACQUIRE() ((void)0)
-#define GCACHE__FENCE_RELEASE() ((void)0)
 static int gcache__cas_plain(int *p, int *expected, int v) {
     if (*p == *expected) { *p = v; return 1; }
     *expected = *p;
@@ -1362,11 +1358,12 @@ static void gcache__uc_apply_store(gcache *gc, gcache_use_case *uc) {
     if (r)
         for (i = 0; i < 5; i++)
             if (r->mask & (1 << i)) v[i] = r->vals[i];
-    for (i = 0; i < 5; i++) GCACHE__STORE_RELAXED(&uc->eff[i], v[i]);
+    /* release stores (no fences, which TSan cannot follow): a reader that sees one of
+       them also sees the odd sequence number stored before it */
+    for (i = 0; i < 5; i++) GCACHE__STORE(&uc->eff[i], v[i]);
 }
 static void gcache__seq_write_begin(gcache *gc) {
     GCACHE__STORE_RELAXED(&gc->cfg_seq, gc->cfg_seq + 1);
-    GCACHE__FENCE_RELEASE();
 }
 static void gcache__seq_write_end(gcache *gc) { GCACHE__STORE(&gc->cfg_seq, gc->cfg_seq + 1); }
 /* All writers hold cfg_mu; this re-applies the store to every registered use case at once. */
@@ -1383,8 +1380,7 @@ static void gcache__cfg_read(const gcache *gc, const gcache_use_case *uc, gcache
     for (;;) {
         unsigned s1 = GCACHE__LOAD(&gc->cfg_seq), s2;
         if (s1 & 1u) continue;
-        for (i = 0; i < 5; i++) v[i] = GCACHE__LOAD_RELAXED(&uc->eff[i]);
-        GCACHE__FENCE_ACQUIRE();
+        for (i = 0; i < 5; i++) v[i] = GCACHE__LOAD(&uc->eff[i]); /* acquire: s2 is read after */
         s2 = GCACHE__LOAD_RELAXED(&gc->cfg_seq);
         if (s1 == s2) break;
     }

@@ -101,6 +101,7 @@ static void *run(void *p) {
         }
         if (op < 80) {
             unsigned f = load_u(&floor_v[id]), v = 0, cur;
+            long fetches_before = w->fetches;
             int rc;
             w->cur_id = id;
             w->gets++;
@@ -114,8 +115,10 @@ static void *run(void *p) {
                              (unsigned long)out.len);
             } else if (v < f) {
                 if (w->stale++ < 5)
-                    TAP_DIAG("thread %d: stale read of id %d: version %u after an invalidation of version %u returned",
-                             w->id, id, v, f);
+                    TAP_DIAG("thread %d: stale read of %s: version %u after an invalidation of version %u returned "
+                             "(%s)",
+                             w->id, gcache_key_str(&k, NULL), v, f,
+                             w->fetches != fetches_before ? "this get ran the fetch" : "served from a cache or a flight");
             } else {
                 w->ok_values++;
             }
