@@ -1899,9 +1899,13 @@ static void gcache__wm_make_room(gcache *gc, gcache__shard *s, long long now_ms)
         gcache__wm_unlink(gc, s, oldest);
     }
 }
-static void gcache__wm_put(gcache *gc, gcache__shard *s, gcache__u64 idhash, long long wm_ms, long long now_ms) {
+/* fresh = 1 for a new invalidation (ours or a subscriber's): it closes the id's flights even
+   when the watermark did not move (two invalidations in one millisecond); a watermark only
+   read back from the remote closes them when it is news. */
+static void gcache__wm_put(gcache *gc, gcache__shard *s, gcache__u64 idhash, long long wm_ms, long long now_ms, int fresh) {
     gcache__wm *w;
     size_t b;
+    if (fresh) gcache__flights_close(s, idhash, 0);
     if (wm_ms <= s->wm_floor) return;
     for (w = s->wm_buckets[(idhash >> 32) & (s->wm_nbuckets - 1)]; w; w = w->next)
         if (w->idhash == idhash) {
@@ -1948,12 +1952,12 @@ static void gcache__wm_put(gcache *gc, gcache__shard *s, gcache__u64 idhash, lon
 static gcache__u64 gcache__idhash(const gcache *gc, const char *type_id, size_t len) {
     return gcache_xxh64(type_id, len, gc->secret);
 }
-static void gcache__wm_apply(gcache *gc, const char *type_id, size_t len, long long wm_ms) {
+static void gcache__wm_apply(gcache *gc, const char *type_id, size_t len, long long wm_ms, int fresh) {
     gcache__u64 ih = gcache__idhash(gc, type_id, len);
     gcache__shard *s = gcache__shard_of(gc, ih);
     long long now = gcache__now_ms(gc);
     gcache__lock(&s->mu);
-    gcache__wm_put(gc, s, ih, wm_ms, now);
+    gcache__wm_put(gc, s, ih, wm_ms, now, fresh);
     gcache__unlock(&s->mu);
 }
 static long long gcache__wm_lookup(gcache__shard *s, gcache__u64 idhash) {
@@ -1968,7 +1972,7 @@ static long long gcache__wm_lookup(gcache__shard *s, gcache__u64 idhash) {
 static void gcache__on_invalidate(void *u, gcache_slice key_type_id, long long watermark_ms) {
     gcache *gc = GCACHE__CAST(gcache *, u);
     if (!key_type_id.len || !key_type_id.ptr) { gcache__local_flush(gc); return; }
-    gcache__wm_apply(gc, key_type_id.ptr, key_type_id.len, watermark_ms);
+    gcache__wm_apply(gc, key_type_id.ptr, key_type_id.len, watermark_ms, 1);
 }
 
 /* ---- Circuit breaker --------------------------------------------------------------------- */
@@ -2409,7 +2413,7 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
             *nostore = 1;
         } else {
             *wm_seen = wm;
-            gcache__wm_apply(gc, key->str + key->type_id_off, key->type_id_len, wm);
+            gcache__wm_apply(gc, key->str + key->type_id_off, key->type_id_len, wm, 0);
         }
     }
     t1 = gcache__timer_now(gc);
@@ -2714,7 +2718,7 @@ static void gcache__count_invalidation(gcache *gc, const char *key_type, size_t 
 static int gcache__invalidate_tid(gcache *gc, const char *type_id, size_t tlen, size_t key_type_len, long long future_ms) {
     long long wm = gcache__now_ms(gc) + future_ms;
     int rc = GCACHE_OK;
-    gcache__wm_apply(gc, type_id, tlen, wm);
+    gcache__wm_apply(gc, type_id, tlen, wm, 1);
     gcache__count_invalidation(gc, type_id, key_type_len, GCACHE_LOCAL);
     if (gc->has_remote) {
         char wk[GCACHE_KEY_MAX + 32], val[24];
