@@ -2304,6 +2304,9 @@ typedef struct gcache__req {
     gcache__u64 slot, idhash;
     unsigned bucket;
     int local_on, remote_on;
+    int read_ok, nostore;  /* the remote read worked; a malformed watermark forbids storing */
+    long long wm_seen;     /* the watermark read with the value */
+    gcache__u64 tl;        /* timer start below the local layer */
 } gcache__req;
 
 static void gcache__local_fill(gcache__req *r, long long created_ms, int negative, const void *val, size_t vlen) {
@@ -2356,13 +2359,9 @@ static void gcache__remote_write(gcache__req *r, long long created_ms, int negat
     n = GCACHE_ENVELOPE_HEADER + vlen;
     env = GCACHE__CAST(unsigned char *, gcache__alloc(gc, n));
     if (!env) { gcache__count_error(gc, r->uc, r->s, GCACHE_REMOTE, GCACHE__ERR_NOMEM); return; }
-    if ((++gcache__tls_sample & 15u) == 0) {
-        t0 = gcache__timer_now(gc);
-        gcache_envelope_write(env, n, created_ms, negative, val, vlen);
-        gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_DUMP], gcache__timer_now(gc) - t0, 16);
-    } else {
-        gcache_envelope_write(env, n, created_ms, negative, val, vlen);
-    }
+    t0 = gcache__timer_now(gc); /* writes follow a fetch: timing each one costs nothing noticeable */
+    gcache_envelope_write(env, n, created_ms, negative, val, vlen);
+    gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_DUMP], gcache__timer_now(gc) - t0, 1);
     k.ptr = r->key->str; k.len = r->key->len;
     v.ptr = GCACHE__PCAST(const char *, env); v.len = n;
     rc = gc->remote.set(gc->remote.ctx, k, v, ttl);
@@ -2454,12 +2453,10 @@ count:
     return hit;
 }
 
-/* Below the local layer: remote, then the fetch, then fill remote and local. */
-static int gcache__fill(gcache__req *r, gcache_fetch_fn fetch, void *user, gcache_buf *out) {
+/* Below the local layer, first the remote: returns 1 when it answered (*rc set). */
+static int gcache__remote_part(gcache__req *r, gcache_buf *out, int *rc) {
     gcache *gc = r->gc;
-    int rc = GCACHE_OK, read_ok = 0, nostore = 0, innermost;
-    long long wm_seen = GCACHE__WM_NONE, t0;
-    gcache__u64 tl = r->local_on ? gcache__timer_now(gc) : 0, tf, fetch_ns;
+    r->tl = r->local_on ? gcache__timer_now(gc) : 0;
     if (gc->has_remote) {
         int reason = -1;
         if (r->cfg.ttl_sec[GCACHE_REMOTE] <= 0) reason = GCACHE_REASON_MISSING_CONFIG;
@@ -2468,17 +2465,24 @@ static int gcache__fill(gcache__req *r, gcache_fetch_fn fetch, void *user, gcach
         if (reason >= 0) gcache__count_disabled(r->uc, r->s, GCACHE_REMOTE, reason);
         else r->remote_on = 1;
     }
-    if (r->remote_on && gcache__remote_read(r, out, &rc, &read_ok, &nostore, &wm_seen)) {
-        if (r->local_on) gcache__timer_add(&r->uc->fallback_timer[GCACHE_LOCAL], gcache__timer_now(gc) - tl, 1);
-        return rc;
+    if (r->remote_on && gcache__remote_read(r, out, rc, &r->read_ok, &r->nostore, &r->wm_seen)) {
+        if (r->local_on) gcache__timer_add(&r->uc->fallback_timer[GCACHE_LOCAL], gcache__timer_now(gc) - r->tl, 1);
+        return 1;
     }
-    t0 = gcache__now_ms(gc); /* before the fetch: a racing invalidation makes this value stale */
-    tf = gcache__timer_now(gc);
+    return 0;
+}
+
+/* Then the fetch, and what it returned stored in the remote and local layers. */
+static int gcache__fetch_part(gcache__req *r, gcache_fetch_fn fetch, void *user, gcache_buf *out) {
+    gcache *gc = r->gc;
+    int rc, innermost;
+    long long t0 = gcache__now_ms(gc); /* before the fetch: a racing invalidation makes this value stale */
+    gcache__u64 tf = gcache__timer_now(gc), fetch_ns;
     out->needed = 0;
     rc = fetch(user, r->key, out);
     fetch_ns = gcache__timer_now(gc) - tf;
     if (r->remote_on) gcache__timer_add(&r->uc->fallback_timer[GCACHE_REMOTE], fetch_ns, 1);
-    if (r->local_on) gcache__timer_add(&r->uc->fallback_timer[GCACHE_LOCAL], gcache__timer_now(gc) - tl, 1);
+    if (r->local_on) gcache__timer_add(&r->uc->fallback_timer[GCACHE_LOCAL], tf + fetch_ns - r->tl, 1);
     if (rc < 0) {
         innermost = r->remote_on ? GCACHE__CAST(int, GCACHE_REMOTE) : (r->local_on ? GCACHE__CAST(int, GCACHE_LOCAL) : GCACHE__CAST(int, GCACHE__GLOBAL));
         gcache__lock(&r->s->mu);
@@ -2489,9 +2493,9 @@ static int gcache__fill(gcache__req *r, gcache_fetch_fn fetch, void *user, gcach
     if (rc == GCACHE_NOT_FOUND) out->len = 0;
     if (rc != GCACHE_OK && rc != GCACHE_NOT_FOUND) return rc;
     if (rc == GCACHE_NOT_FOUND && r->cfg.negative_ttl_sec <= 0) return rc;
-    if (nostore || (out->fixed && out->needed > out->cap)) return rc;
-    if (r->uc->tracked && (wm_seen >= t0 || gcache__wm_lookup(r->s, r->idhash) >= t0)) return rc;
-    if (r->remote_on && read_ok) gcache__remote_write(r, t0, rc == GCACHE_NOT_FOUND, out->data, out->len);
+    if (r->nostore || (out->fixed && out->needed > out->cap)) return rc;
+    if (r->uc->tracked && (r->wm_seen >= t0 || gcache__wm_lookup(r->s, r->idhash) >= t0)) return rc;
+    if (r->remote_on && r->read_ok) gcache__remote_write(r, t0, rc == GCACHE_NOT_FOUND, out->data, out->len);
     if (r->local_on) gcache__local_fill(r, t0, rc == GCACHE_NOT_FOUND, out->data, out->len);
     return rc;
 }
@@ -2546,7 +2550,9 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
     r.gc = gc;
     r.uc = uc;
     r.key = key;
-    r.local_on = r.remote_on = 0;
+    r.local_on = r.remote_on = r.read_ok = r.nostore = 0;
+    r.wm_seen = GCACHE__WM_NONE;
+    r.tl = 0;
     if (gc->config_provider) {
         int prc = gc->config_provider(gc->config_user, key, &r.cfg);
         if (prc < 0 || (prc > 0 && !gcache__cfg_valid(&r.cfg))) {
@@ -2608,12 +2614,11 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
         if (!sample) gcache__timer_add(&uc->get_timer[GCACHE_LOCAL], gcache__timer_now(gc) - t0, 64);
     } else {
         gcache__count_disabled(uc, r.s, GCACHE_LOCAL, local_reason);
-        if (!gc->has_remote || r.cfg.ttl_sec[GCACHE_REMOTE] <= 0 ||
-            r.bucket >= GCACHE__CAST(unsigned, r.cfg.ramp[GCACHE_REMOTE])) {
-            /* no layer at all: no singleflight either, just the remote's disabled count */
-            return gcache__fill(&r, fetch, user, out);
-        }
     }
+    if (gcache__remote_part(&r, out, &rc)) return rc;
+    if (!r.local_on && !(gc->has_remote && r.cfg.ttl_sec[GCACHE_REMOTE] > 0 &&
+                         r.bucket < GCACHE__CAST(unsigned, r.cfg.ramp[GCACHE_REMOTE])))
+        return gcache__fetch_part(&r, fetch, user, out); /* no layer configured: nothing to coalesce */
 
 #if GCACHE__THREADS
     /* singleflight: one fetch per key; a fetch re-entering for its own key goes straight on */
@@ -2657,7 +2662,7 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
     }
     gcache__unlock(&r.s->mu);
 #endif
-    rc = gcache__fill(&r, fetch, user, out);
+    rc = gcache__fetch_part(&r, fetch, user, out);
 #if GCACHE__THREADS
     if (flight) {
         gcache__flight **link;
