@@ -2422,6 +2422,8 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
         /* decoding is timed 1 in 16, weighted, to keep the clock off the remote hit path */
         if ((++gcache__tls_sample & 15u) == 0)
             gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 16);
+        else if (!GCACHE__LOAD_RELAXED(&r->uc->ser_timer[GCACHE__SER_LOAD].count)) /* the first one shows */
+            gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 1);
         if (!ok) {
             err = GCACHE__ERR_CORRUPT;
             gcache__log(gc, GCACHE__LOG_CORRUPT, GCACHE_LOG_WARN, "gcache: corrupt remote entry ignored (will be overwritten)");
