@@ -788,6 +788,7 @@ static gcache__u64 gcache__mix64(gcache__u64 x) {
     return x;
 }
 
+#ifndef __OPTIMIZE_SIZE__
 static const gcache__u32 gcache__crc32c_table[256] = {
     0x00000000u, 0xf26b8303u, 0xe13b70f7u, 0x1350f3f4u, 0xc79a971fu, 0x35f1141cu,
     0x26a1e7e8u, 0xd4ca64ebu, 0x8ad958cfu, 0x78b2dbccu, 0x6be22838u, 0x9989ab3bu,
@@ -833,6 +834,12 @@ static const gcache__u32 gcache__crc32c_table[256] = {
     0xd5cf889du, 0x27a40b9eu, 0x79b737bau, 0x8bdcb4b9u, 0x988c474du, 0x6ae7c44eu,
     0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
+#else
+/* -Os (firmware): a 16-entry table, two lookups a byte, 64 bytes instead of 1 KiB */
+static const gcache__u32 gcache__crc32c_nibbles[16] = {
+    0x00000000u, 0x105ec76fu, 0x20bd8edeu, 0x30e349b1u, 0x417b1dbcu, 0x5125dad3u, 0x61c69362u, 0x7198540du,
+    0x82f63b78u, 0x92a8fc17u, 0xa24bb5a6u, 0xb21572c9u, 0xc38d26c4u, 0xd3d3e1abu, 0xe330a81au, 0xf36e6f75u};
+#endif
 
 /* x86-64 with SSE4.2 has CRC-32C in hardware (8 bytes an instruction); chosen at run time. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(GCACHE_NO_HW_CRC)
@@ -860,7 +867,15 @@ GCACHE_DEF unsigned int gcache_crc32c(unsigned int crc, const void *data, size_t
 #ifdef GCACHE__HW_CRC
     if (__builtin_cpu_supports("sse4.2")) return ~gcache__crc32c_hw(c, p, len);
 #endif
+#ifndef __OPTIMIZE_SIZE__
     for (i = 0; i < len; i++) c = gcache__crc32c_table[(c ^ p[i]) & 0xffu] ^ (c >> 8);
+#else
+    for (i = 0; i < len; i++) {
+        c ^= p[i];
+        c = gcache__crc32c_nibbles[c & 15u] ^ (c >> 4);
+        c = gcache__crc32c_nibbles[c & 15u] ^ (c >> 4);
+    }
+#endif
     return ~c;
 }
 
