@@ -52,7 +52,7 @@
            u.default_config.ramp[GCACHE_LOCAL] = 100;
            gcache_use_case *get_user; gcache_register(gc, &u, &get_user);
 
-           gcache_buf val = {0};
+           gcache_buf val; memset(&val, 0, sizeof val);   // {0} in C; {} in C++
            gcache_key k; gcache_key_init_int(&k, get_user, 327);
            int prev = gcache_enable(1);                  // caching is off by default
            int rc = gcache_get(gc, &k, load_user, NULL, &val);   // miss: calls load_user
@@ -1182,7 +1182,8 @@ static void gcache__timer_add(gcache__hist *h, gcache__u64 ns, gcache__u64 weigh
 static GCACHE__TLS int gcache__tls_enabled = -1;
 static GCACHE__TLS char gcache__tls_token; /* its address names the thread (singleflight leader) */
 static GCACHE__TLS gcache__u64 gcache__tls_rng;
-static GCACHE__TLS unsigned gcache__tls_sample;
+static GCACHE__TLS unsigned gcache__tls_sample;     /* local lookups timed 1 in 64 */
+static GCACHE__TLS unsigned gcache__tls_sample_ser; /* envelope decodes timed 1 in 16 */
 
 GCACHE_DEF int gcache_enable(int on) {
     int prev = gcache__tls_enabled;
@@ -2435,7 +2436,7 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
     if (!*nostore && vals[0].ptr) {
         int ok = vals[0].len <= GCACHE__MAX_REMOTE_VALUE && gcache_envelope_read(vals[0].ptr, vals[0].len, &env) == GCACHE_OK;
         /* decoding is timed 1 in 16, weighted, to keep the clock off the remote hit path */
-        if ((++gcache__tls_sample & 15u) == 0)
+        if ((++gcache__tls_sample_ser & 15u) == 0)
             gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 16);
         else if (!GCACHE__LOAD_RELAXED(&r->uc->ser_timer[GCACHE__SER_LOAD].count)) /* the first one shows */
             gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 1);
