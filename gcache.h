@@ -2077,7 +2077,8 @@ static size_t gcache__default_shards(size_t max_entries) {
 static int gcache__desc_defaults(gcache_desc *d) {
     if (!d->urn_prefix) d->urn_prefix = "urn";
     if (!d->metrics_prefix) d->metrics_prefix = "";
-    if (!gcache__name_ok(d->urn_prefix, ":")) return GCACHE_EINVAL;
+    /* a prefix must leave room for a key: "{prefix:t:}#u" */
+    if (!gcache__name_ok(d->urn_prefix, ":") || strlen(d->urn_prefix) > GCACHE_KEY_MAX - 8) return GCACHE_EINVAL;
     if (d->metrics_prefix[0]) {
         const char *p = d->metrics_prefix;
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':')) return GCACHE_EINVAL;
@@ -2323,6 +2324,7 @@ typedef struct gcache__req {
     int read_ok, nostore;  /* the remote read worked; a malformed watermark forbids storing */
     long long wm_seen;     /* the watermark read with the value */
     gcache__u64 tl;        /* timer start below the local layer */
+    gcache__flight *flight; /* ours while we fetch: an invalidation closes it */
 } gcache__req;
 
 static void gcache__local_fill(gcache__req *r, long long created_ms, int negative, const void *val, size_t vlen) {
@@ -2353,8 +2355,10 @@ static void gcache__local_fill(gcache__req *r, long long created_ms, int negativ
     cur = GCACHE__LOAD_RELAXED(&gc->max_local_ttl_sec);
     while (ttl > cur && !GCACHE__CAS(&gc->max_local_ttl_sec, &cur, ttl)) {}
     gcache__lock(&r->s->mu);
-    /* stored only if no watermark known now is at or after its creation */
-    if (r->uc->tracked && gcache__wm_get(r->s, r->idhash) >= created_ms) gcache__free(gc, e);
+    /* stored only if no watermark known now is at or after its creation, and no invalidation
+       closed our flight while we fetched (its record may since have been dropped) */
+    if (r->uc->tracked && (gcache__wm_get(r->s, r->idhash) >= created_ms || (r->flight && r->flight->closed)))
+        gcache__free(gc, e);
     else gcache__insert(gc, r->s, e, now);
     gcache__unlock(&r->s->mu);
 }
@@ -2371,7 +2375,7 @@ static void gcache__remote_write(gcache__req *r, long long created_ms, int negat
         if (r->cfg.negative_ttl_sec < ttl) ttl = r->cfg.negative_ttl_sec;
         vlen = 0;
     }
-    if (vlen > 0xffffffffu - GCACHE_ENVELOPE_HEADER) return;
+    if (vlen > GCACHE__MAX_REMOTE_VALUE - GCACHE_ENVELOPE_HEADER) return; /* reads refuse more */
     n = GCACHE_ENVELOPE_HEADER + vlen;
     env = GCACHE__CAST(unsigned char *, gcache__alloc(gc, n));
     if (!env) { gcache__count_error(gc, r->uc, r->s, GCACHE_REMOTE, GCACHE__ERR_NOMEM); return; }
@@ -2512,7 +2516,18 @@ static int gcache__fetch_part(gcache__req *r, gcache_fetch_fn fetch, void *user,
     if (rc != GCACHE_OK && rc != GCACHE_NOT_FOUND) return rc;
     if (rc == GCACHE_NOT_FOUND && r->cfg.negative_ttl_sec <= 0) return rc;
     if (r->nostore || (out->fixed && out->needed > out->cap)) return rc;
-    if (r->uc->tracked && (r->wm_seen >= t0 || gcache__wm_lookup(r->s, r->idhash) >= t0)) return rc;
+    if (r->uc->tracked) {
+        int stale;
+        if (r->wm_seen >= t0) return rc;
+        gcache__lock(&r->s->mu);
+        stale = gcache__wm_get(r->s, r->idhash) >= t0 || (r->flight && r->flight->closed);
+        gcache__unlock(&r->s->mu);
+        /* without a flight, a fetch slower than the watermark retention could have missed one */
+        if (!stale && !r->flight &&
+            gcache__now_ms(gc) - t0 > GCACHE__CAST(long long, GCACHE__LOAD_RELAXED(&gc->max_local_ttl_sec)) * 1000 + 1000)
+            stale = 1;
+        if (stale) return rc;
+    }
     if (r->remote_on && r->read_ok) gcache__remote_write(r, t0, rc == GCACHE_NOT_FOUND, out->data, out->len);
     if (r->local_on) gcache__local_fill(r, t0, rc == GCACHE_NOT_FOUND, out->data, out->len);
     return rc;
@@ -2571,6 +2586,7 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
     r.local_on = r.remote_on = r.read_ok = r.nostore = 0;
     r.wm_seen = GCACHE__WM_NONE;
     r.tl = 0;
+    r.flight = NULL;
     if (gc->config_provider) {
         int prc = gc->config_provider(gc->config_user, key, &r.cfg);
         if (prc < 0 || (prc > 0 && !gcache__cfg_valid(&r.cfg))) {
@@ -2661,6 +2677,20 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
         return rc;
     }
     flight = NULL;
+    if (r.local_on) { /* a flight may have finished (and filled) while we read the remote */
+        gcache__entry *e = gcache__lookup(r.s, GCACHE__CAST(gcache__u32, r.slot >> 32), key->str, key->len, NULL);
+        if (e && e->expire_ns > gcache__now_ns(gc) && !(uc->tracked && gcache__wm_get(r.s, r.idhash) >= e->created_ms)) {
+            e->visited = 1;
+            if (e->negative) {
+                out->len = 0;
+                rc = GCACHE_NOT_FOUND;
+            } else {
+                rc = gcache_buf_set(out, GCACHE__ENTRY_VAL(e), e->vlen);
+            }
+            gcache__unlock(&r.s->mu);
+            return rc;
+        }
+    }
     {
         gcache__flight *f = r.s->spare_flight;
         if (f) r.s->spare_flight = NULL;
@@ -2680,6 +2710,9 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
     }
     gcache__unlock(&r.s->mu);
 #endif
+#if GCACHE__THREADS
+    r.flight = flight;
+#endif
     rc = gcache__fetch_part(&r, fetch, user, out);
 #if GCACHE__THREADS
     if (flight) {
@@ -2688,7 +2721,8 @@ GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, vo
         for (link = &r.s->flights; *link != flight; link = &(*link)->next) {}
         *link = flight->next;
         flight->rc = rc;
-        flight->shareable = !(out->fixed && out->needed > out->cap);
+        /* the leader's own buffer troubles are not the waiters': they fetch for themselves */
+        flight->shareable = !(out->fixed && out->needed > out->cap) && rc != GCACHE_ENOMEM && rc != GCACHE_ETOOBIG;
         if (flight->refs > 1 && rc == GCACHE_OK && flight->shareable) {
             flight->val = GCACHE__CAST(unsigned char *, gcache__alloc(gc, out->len));
             if (flight->val) {
@@ -2739,8 +2773,10 @@ static void gcache__count_invalidation(gcache *gc, const char *key_type, size_t 
 
 /* type_id = "key_type:escaped_id"; key_type_len = the key_type part. */
 static int gcache__invalidate_tid(gcache *gc, const char *type_id, size_t tlen, size_t key_type_len, long long future_ms) {
-    long long wm = gcache__now_ms(gc) + future_ms;
+    long long now = gcache__now_ms(gc), wm;
     int rc = GCACHE_OK;
+    if (now < 0) now = 0;
+    wm = future_ms > GCACHE__LLONG_MAX - now ? GCACHE__LLONG_MAX : now + future_ms; /* saturates */
     gcache__wm_apply(gc, type_id, tlen, wm, 1);
     gcache__count_invalidation(gc, type_id, key_type_len, GCACHE_LOCAL);
     if (gc->has_remote) {
@@ -2772,7 +2808,7 @@ static int gcache__invalidate_tid(gcache *gc, const char *type_id, size_t tlen, 
 GCACHE_DEF int gcache_invalidate(gcache *gc, const char *key_type, const char *id, long long future_buffer_ms) {
     char tid[GCACHE_KEY_MAX + 1];
     size_t tl, n;
-    if (!gc || !key_type || !id) return GCACHE_EINVAL;
+    if (!gc || !key_type || !id || future_buffer_ms < 0) return GCACHE_EINVAL;
     tl = strlen(key_type);
     if (tl + 1 > GCACHE_KEY_MAX) return GCACHE_EKEY;
     memcpy(tid, key_type, tl);
@@ -2783,7 +2819,7 @@ GCACHE_DEF int gcache_invalidate(gcache *gc, const char *key_type, const char *i
 }
 
 GCACHE_DEF int gcache_invalidate_key(gcache *gc, const gcache_key *key, long long future_buffer_ms) {
-    if (!gc || !key) return GCACHE_EINVAL;
+    if (!gc || !key || future_buffer_ms < 0) return GCACHE_EINVAL;
     if (key->error || !key->use_case || key->use_case->gc != gc) return GCACHE_EKEY;
     return gcache__invalidate_tid(gc, key->str + key->type_id_off, key->type_id_len, key->use_case->key_type_len,
                                   future_buffer_ms);
