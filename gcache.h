@@ -459,14 +459,42 @@ GCACHE_DEF unsigned int gcache_crc32c(unsigned int crc, const void *data, size_t
 #define GCACHE__POSIX 0
 #endif
 
-#if !defined(GCACHE_NO_THREADS) && GCACHE__POSIX
-#define GCACHE__THREADS 1
-#include <pthread.h>
+#if defined(_WIN32) && !GCACHE__POSIX
+#define GCACHE__WIN32 1
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#if defined(_MSC_VER) && !defined(__clang__) && !defined(GCACHE_NO_THREADS)
+#error "gcache.h: MSVC is not supported with threads yet (no __atomic builtins): use clang-cl or MinGW, or define GCACHE_NO_THREADS"
+#endif
 #else
-#define GCACHE__THREADS 0 /* GCACHE_NO_THREADS, or a target without pthreads (firmware) */
+#define GCACHE__WIN32 0
 #endif
 
-#if GCACHE__THREADS
+#if !defined(GCACHE_NO_THREADS) && (GCACHE__POSIX || GCACHE__WIN32)
+#define GCACHE__THREADS 1
+#if GCACHE__POSIX
+#include <pthread.h>
+#endif
+#else
+/* GCACHE_NO_THREADS, or a target with neither pthreads nor Win32 (bare-metal firmware):
+   no locks at all, so calls must not run concurrently */
+#define GCACHE__THREADS 0
+#endif
+
+#if GCACHE__THREADS && GCACHE__WIN32
+typedef SRWLOCK gcache__mutex;
+typedef CONDITION_VARIABLE gcache__cond;
+#define gcache__mutex_init(m) (InitializeSRWLock(m), 1)
+#define gcache__mutex_fini(m) ((void)(m))
+#define gcache__lock(m) AcquireSRWLockExclusive(m)
+#define gcache__unlock(m) ReleaseSRWLockExclusive(m)
+#define gcache__cond_init(c) (InitializeConditionVariable(c), 1)
+#define gcache__cond_fini(c) ((void)(c))
+#define gcache__cond_wait(c, m) SleepConditionVariableSRW((c), (m), INFINITE, 0)
+#define gcache__cond_broadcast(c) WakeAllConditionVariable(c)
+#elif GCACHE__THREADS
 typedef pthread_mutex_t gcache__mutex;
 typedef pthread_cond_t gcache__cond;
 #define gcache__mutex_init(m) (pthread_mutex_init((m), NULL) == 0)
@@ -477,6 +505,8 @@ typedef pthread_cond_t gcache__cond;
 #define gcache__cond_fini(c) pthread_cond_destroy(c)
 #define gcache__cond_wait(c, m) pthread_cond_wait((c), (m))
 #define gcache__cond_broadcast(c) pthread_cond_broadcast(c)
+#endif
+#if GCACHE__THREADS
 #if defined(__GNUC__) || defined(__clang__)
 #define GCACHE__TLS __thread
 #elif defined(__cplusplus)
@@ -562,6 +592,28 @@ static unsigned long long gcache__mono_precise_ns(void *user_data) {
     (void)user_data;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return GCACHE__CAST(unsigned long long, ts.tv_sec) * 1000000000ULL + GCACHE__CAST(unsigned long long, ts.tv_nsec);
+}
+#define GCACHE__HAS_DEFAULT_CLOCK 1
+#elif GCACHE__WIN32
+static long long gcache__wall_ms(void *user_data) {
+    FILETIME ft;
+    unsigned long long t;
+    (void)user_data;
+    GetSystemTimeAsFileTime(&ft); /* 100 ns ticks since 1601 */
+    t = (GCACHE__CAST(unsigned long long, ft.dwHighDateTime) << 32) | ft.dwLowDateTime;
+    return GCACHE__CAST(long long, t / 10000ULL) - 11644473600000LL;
+}
+static unsigned long long gcache__mono_precise_ns(void *user_data) {
+    LARGE_INTEGER c, f;
+    (void)user_data;
+    QueryPerformanceCounter(&c);
+    QueryPerformanceFrequency(&f);
+    return GCACHE__CAST(unsigned long long, c.QuadPart / f.QuadPart) * 1000000000ULL +
+           GCACHE__CAST(unsigned long long, c.QuadPart % f.QuadPart) * 1000000000ULL / GCACHE__CAST(unsigned long long, f.QuadPart);
+}
+static unsigned long long gcache__mono_ns(void *user_data) {
+    (void)user_data;
+    return GCACHE__CAST(unsigned long long, GetTickCount64()) * 1000000ULL; /* coarse is enough for TTLs */
 }
 #define GCACHE__HAS_DEFAULT_CLOCK 1
 #else
