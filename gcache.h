@@ -75,18 +75,22 @@
    GCACHE_NO_METRICS_TEXT leave out the Prometheus text writer (returns 0)
    GCACHE_KEY_MAX         longest key string without the NUL (default 512)
    GCACHE_KEY_MAX_ARGS    most args per key (default 16)
+   GCACHE_NO_HW_CRC       never use the x86-64 SSE4.2 CRC-32C instruction
    GCACHE_KEY_MAX and GCACHE_KEY_MAX_ARGS change sizeof(gcache_key): when they
-   differ from the defaults, gcache_key_init is renamed after them, so a
-   program whose translation units disagree fails to link instead of
-   corrupting the stack.
+   differ from the defaults, every function that takes a gcache_key is renamed
+   after them, so a program whose translation units disagree fails to link
+   instead of corrupting the stack.
 
    MEMORY
    ======
    Every allocation goes through desc.allocator (default malloc/free). The
    local layer holds at most local.max_entries entries (a hard limit) and, if
-   local.max_bytes is set, at most that many key+value bytes; each entry costs
-   56 bytes of bookkeeping on top of its key and value. gcache_key lives on
-   the stack (about 1.2 KiB with the defaults) and allocates nothing.
+   local.max_bytes is set, at most that many key+value bytes; both bounds are
+   split evenly over the shards, so one value larger than max_bytes/shards is
+   not kept locally. Each entry costs 56 bytes of bookkeeping (48 on 32-bit) on
+   top of its key and value. Local watermarks (tracked use cases) take at most
+   65536 records of 24 bytes per instance. gcache_key lives on the stack (about
+   650 bytes with the defaults) and allocates nothing.
    gcache_buf {0} grows with the allocator of the first gcache it meets;
    gcache_buf_fixed() wraps your own storage and never allocates.
 
@@ -98,8 +102,13 @@
    returns a cache fault: a bad key, a dead backend, a corrupt entry, a config
    error or a failed allocation all fall through to your fetch function and
    are counted (gcache_stats_get, gcache_metrics_prometheus). desc.logger gets
-   rare, rate-limited events (breaker opened/closed, config refused, corrupt
-   entries); levels are GCACHE_LOG_ERROR/WARN/INFO.
+   rare events, at most one a second of each kind (breaker opened/closed,
+   config reloaded or refused with the reason, corrupt entries, remote read
+   failures); levels are GCACHE_LOG_ERROR/WARN/INFO; silent when unset.
+   Timing: local lookups are timed 1 in 64 and envelope decodes 1 in 16 (each
+   sample counted with that weight in the histograms); remote reads, fetches
+   and envelope encodes are timed every time. A fetch must not throw (C++):
+   wrap it, or waiters on its key wait forever.
 
    THREAD SAFETY
    =============
@@ -108,13 +117,19 @@
    counters live in the shards; the runtime config is read through a seqlock,
    so updates are atomic and visible to all threads at once. gcache_enable is
    per thread. Remote backends are called from many threads at once and the
-   core never holds a lock across a backend call.
+   core never holds a lock across a backend call or a fetch. Threads come from
+   pthreads (POSIX) or Win32 SRW locks (MinGW, clang; MSVC only with
+   GCACHE_NO_THREADS). A target with neither (bare-metal) builds as with
+   GCACHE_NO_THREADS: then no two calls may run at once.
 
    LIMITS
    ======
    Keys up to GCACHE_KEY_MAX bytes, GCACHE_KEY_MAX_ARGS args; values up to
-   4 GiB - 1 in the local layer and the envelope; at most 4096 use cases per
-   instance; TTLs in whole seconds (up to ~68 years).
+   4 GiB - 1 in the local layer, 512 MiB - 20 in the remote layer (larger ones
+   are not written); at most 65535 use cases per instance; TTLs in whole
+   seconds. Key types are not escaped (registered ones cannot hold ':');
+   gcache_invalidate of a key type containing ':' therefore names another
+   key_type:id pair, as in the reference.
 
    WHAT IT DOES NOT DO
    ===================
