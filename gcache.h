@@ -2843,7 +2843,9 @@ static int gcache__invalidate_tid(gcache *gc, const char *type_id, size_t tlen, 
     long long now = gcache__now_ms(gc), wm;
     int rc = GCACHE_OK;
     if (now < 0) now = 0;
-    wm = future_ms > GCACHE__LLONG_MAX - now ? GCACHE__LLONG_MAX : now + future_ms; /* saturates */
+    /* saturates; a negative buffer (a watermark in the past) stops at 0: never a '-' */
+    wm = future_ms > GCACHE__LLONG_MAX - now ? GCACHE__LLONG_MAX : now + future_ms;
+    if (wm < 0) wm = 0;
     gcache__wm_apply(gc, type_id, tlen, wm, 1);
     gcache__count_invalidation(gc, type_id, key_type_len, GCACHE_LOCAL);
     if (gc->has_remote) {
@@ -2875,7 +2877,7 @@ static int gcache__invalidate_tid(gcache *gc, const char *type_id, size_t tlen, 
 GCACHE_DEF int gcache_invalidate(gcache *gc, const char *key_type, const char *id, long long future_buffer_ms) {
     char tid[GCACHE_KEY_MAX + 1];
     size_t tl, n;
-    if (!gc || !key_type || !id || future_buffer_ms < 0) return GCACHE_EINVAL;
+    if (!gc || !key_type || !id) return GCACHE_EINVAL;
     tl = strlen(key_type);
     if (tl + 1 > GCACHE_KEY_MAX) return GCACHE_EKEY;
     memcpy(tid, key_type, tl);
@@ -2886,7 +2888,7 @@ GCACHE_DEF int gcache_invalidate(gcache *gc, const char *key_type, const char *i
 }
 
 GCACHE_DEF int gcache_invalidate_key(gcache *gc, const gcache_key *key, long long future_buffer_ms) {
-    if (!gc || !key || future_buffer_ms < 0) return GCACHE_EINVAL;
+    if (!gc || !key) return GCACHE_EINVAL;
     if (key->error || !key->use_case || key->use_case->gc != gc) return GCACHE_EKEY;
     return gcache__invalidate_tid(gc, key->str + key->type_id_off, key->type_id_len, key->use_case->key_type_len,
                                   future_buffer_ms);

@@ -708,7 +708,27 @@ static void test_bounded_state(void) {
     pthread_mutex_destroy(&cnt.mu);
 }
 
+/* ---- 7. the watermark value stays a valid watermark whatever the buffer --------------------- */
+static void test_buffer_extremes(void) {
+    fake_clock fc = {W0, 10 * SEC};
+    gcache_remote mem = make_memory(&fc);
+    gcache *gc = make(&fc, &mem, 100, NULL);
+    char buf[128];
+    size_t len;
+    long long wm = 0;
+    TAP_IS_INT(gcache_invalidate(gc, "user_id", "1", -2000000000000000LL), GCACHE_OK, "a buffer far in the past");
+    raw_get(&mem, "{urn:user_id:1}#watermark", buf, sizeof buf, &len);
+    TAP_IS_STR(buf, "0", "a watermark before the epoch is written as 0, never negative");
+    TAP_IS_INT(gcache_invalidate(gc, "user_id", "2", 9223372036854775807LL), GCACHE_OK, "the largest buffer");
+    raw_get(&mem, "{urn:user_id:2}#watermark", buf, sizeof buf, &len);
+    TAP_IS_INT(gcache_watermark_parse(buf, len, &wm), GCACHE_OK, "the saturated watermark parses");
+    TAP_IS_INT(wm == 9223372036854775807LL, 1, "now + buffer saturates at the largest 64-bit value");
+    gcache_destroy(gc);
+    mem.destroy(mem.ctx);
+}
+
 int main(void) {
+    test_buffer_extremes();
     test_write();
     test_stale_rule();
     test_parse();
