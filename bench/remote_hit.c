@@ -7,6 +7,9 @@
        so every call goes local-skip -> remote mget -> envelope check -> copy out.
    Prints ns/op for both and the ratio b/a (target <= 1.2). Each is measured 5 times,
    alternating, and the fastest run counts.
+   Then, with the breaker open (a backend whose every call fails), the cost of a get that
+   skips the remote layer (c) against a plain local miss of an instance without a remote
+   (d), both ending in the same trivial fetch: ratio c/d (target: about 2 at most).
 
        cc -O2 -pthread -I. bench/remote_hit.c -o remote_hit && ./remote_hit [iterations]
 */
@@ -34,6 +37,69 @@ static int fetch(void *user, const gcache_key *key, gcache_buf *out) {
     (void)user;
     for (i = 0; i < VALUE_LEN; i++) v[i] = (unsigned char)(k[i % len] + i);
     return gcache_buf_set(out, v, sizeof v);
+}
+
+/* A backend that fails every call, so the breaker opens and stays open. */
+static int dead_mget(void *ctx, const gcache_slice *k, size_t n, gcache_slice *v, void **reply) {
+    (void)ctx; (void)k; (void)n; (void)v; *reply = NULL;
+    return GCACHE_EBACKEND;
+}
+static int dead_set(void *ctx, gcache_slice k, gcache_slice v, int ttl) { (void)ctx; (void)k; (void)v; (void)ttl; return GCACHE_EBACKEND; }
+static int dead_del(void *ctx, gcache_slice k) { (void)ctx; (void)k; return GCACHE_EBACKEND; }
+static int dead_flush(void *ctx, gcache_slice p) { (void)ctx; (void)p; return GCACHE_EBACKEND; }
+static int tiny_fetch(void *user, const gcache_key *key, gcache_buf *out) {
+    (void)user; (void)key;
+    return gcache_buf_set(out, "v", 1);
+}
+
+/* ns per get of distinct keys (every one a local miss, then the fetch and a local fill):
+   local_only = 0: a dead remote behind an open breaker; 1: no remote at all. */
+static double breaker_open_ns(long iters, int local_only) {
+    gcache_desc d;
+    gcache *gc = NULL;
+    gcache_use_case_desc u;
+    gcache_use_case *uc = NULL;
+    gcache_key k;
+    unsigned char storage[16];
+    gcache_buf out = gcache_buf_fixed(storage, sizeof storage);
+    double best = 1e30;
+    long i;
+    int round;
+    memset(&d, 0, sizeof d);
+    d.enabled_by_default = 1;
+    d.breaker.cooldown_ms = 1000000; /* stays open for the whole run */
+    if (!local_only) {
+        d.remote.mget = dead_mget;
+        d.remote.set = dead_set;
+        d.remote.del = dead_del;
+        d.remote.flush_prefix = dead_flush;
+    }
+    if (gcache_create(&d, &gc) != GCACHE_OK) return 0;
+    memset(&u, 0, sizeof u);
+    u.name = "Breaker";
+    u.key_type = "user_id";
+    u.default_config.ttl_sec[GCACHE_LOCAL] = 60;
+    u.default_config.ramp[GCACHE_LOCAL] = 100;
+    u.default_config.ttl_sec[GCACHE_REMOTE] = 300;
+    u.default_config.ramp[GCACHE_REMOTE] = 100;
+    gcache_register(gc, &u, &uc);
+    for (i = 0; i < 10; i++) { /* open the breaker */
+        gcache_key_init_int(&k, uc, -1 - i);
+        gcache_get(gc, &k, tiny_fetch, NULL, &out);
+    }
+    for (round = 0; round < 5; round++) {
+        double t0, t1;
+        gcache_flush(gc);
+        t0 = now_ns();
+        for (i = 0; i < iters; i++) {
+            gcache_key_init_int(&k, uc, (long long)round * iters + i); /* always a local miss */
+            gcache_get(gc, &k, tiny_fetch, NULL, &out);
+        }
+        t1 = now_ns();
+        if ((t1 - t0) / (double)iters < best) best = (t1 - t0) / (double)iters;
+    }
+    gcache_destroy(gc);
+    return best;
 }
 
 int main(int argc, char **argv) {
@@ -134,6 +200,13 @@ int main(int argc, char **argv) {
     printf("  (a) bare backend mget of value + watermark : %8.1f ns/op\n", best_a);
     printf("  (b) gcache_get remote hit (tracked)        : %8.1f ns/op\n", best_b);
     printf("  ratio b/a: %.2f (target <= 1.2)\n", best_b / best_a);
+    {   /* (c) breaker open vs (d) a local miss without a remote */
+        double c = breaker_open_ns(iters / 4, 0), dd = breaker_open_ns(iters / 4, 1);
+        printf("breaker open, %ld iterations, best of 5:\n", iters / 4);
+        printf("  (c) gcache_get with the remote layer skipped (server_down) : %8.1f ns/op\n", c);
+        printf("  (d) gcache_get local miss, no remote layer                 : %8.1f ns/op\n", dd);
+        printf("  ratio c/d: %.2f (target: about 2 at most)\n", c / dd);
+    }
     if (sink == 42) printf("\n"); /* keep the loops */
     gcache_buf_free(&out);
     gcache_destroy(gc);
