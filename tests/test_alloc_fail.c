@@ -8,55 +8,12 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct failing {
-    pthread_mutex_t mu;
-    long calls, fail_at, failures, live;
-    int persistent; /* fail every call from fail_at on */
-} failing;
-
-static void *f_alloc(size_t size, void *u) {
-    failing *f = (failing *)u;
-    void *p;
-    pthread_mutex_lock(&f->mu);
-    f->calls++;
-    if (f->fail_at > 0 && (f->calls == f->fail_at || (f->persistent && f->calls > f->fail_at))) {
-        f->failures++;
-        pthread_mutex_unlock(&f->mu);
-        return NULL;
-    }
-    p = malloc(size ? size : 1);
-    if (p) f->live++;
-    pthread_mutex_unlock(&f->mu);
-    return p;
-}
-
-static void f_free(void *p, void *u) {
-    failing *f = (failing *)u;
-    if (!p) return;
-    pthread_mutex_lock(&f->mu);
-    f->live--;
-    pthread_mutex_unlock(&f->mu);
-    free(p);
-}
-
-static void *plain_alloc(size_t size, void *u) {
-    (void)u;
-    return malloc(size);
-}
-static void plain_free(void *p, void *u) {
-    (void)u;
-    free(p);
-}
-
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 typedef struct source { int version; int calls; } source;
 
@@ -102,7 +59,7 @@ static void violation(outcome *o, const char *what, int rc) {
         if (r_ != GCACHE_OK && r_ != GCACHE_ENOMEM) violation((o), (what), r_);  \
     } while (0)
 
-static void run_scenario(failing *fa, outcome *o) {
+static void run_scenario(counting_alloc *fa, outcome *o) {
     fake_clock fc = {1700000000000LL, 1000000000ULL};
     gcache_allocator al;
     gcache_memory_desc md;
@@ -121,9 +78,7 @@ static void run_scenario(failing *fa, outcome *o) {
     memset(&s, 0, sizeof s);
     out.allocator.alloc_fn = plain_alloc;
     out.allocator.free_fn = plain_free;
-    al.alloc_fn = f_alloc;
-    al.free_fn = f_free;
-    al.user_data = fa;
+    al = counting_allocator(fa);
 
     memset(&md, 0, sizeof md);
     md.allocator = al;
@@ -240,11 +195,10 @@ static void sweep(int persistent) {
     long n, runs = 0, violations = 0, leaks = 0, total = 0;
     const char *mode = persistent ? "every allocation from the Nth on fails" : "the Nth allocation fails";
     for (n = 1; n < 100000; n++) {
-        failing fa;
+        counting_alloc fa;
         outcome o;
-        memset(&fa, 0, sizeof fa);
+        ca_init(&fa);
         memset(&o, 0, sizeof o);
-        pthread_mutex_init(&fa.mu, NULL);
         fa.fail_at = n;
         fa.persistent = persistent;
         run_scenario(&fa, &o);
@@ -255,7 +209,7 @@ static void sweep(int persistent) {
         if (fa.live != 0) {
             if (leaks++ < 5) TAP_DIAG("%s, N = %ld: %ld allocation(s) leaked", mode, n, fa.live);
         }
-        pthread_mutex_destroy(&fa.mu);
+        ca_destroy(&fa);
         if (fa.failures == 0) {
             total = fa.calls;
             break;
@@ -270,17 +224,16 @@ static void sweep(int persistent) {
 int main(void) {
     /* the scenario without failures first: it must be clean */
     {
-        failing fa;
+        counting_alloc fa;
         outcome o;
-        memset(&fa, 0, sizeof fa);
+        ca_init(&fa);
         memset(&o, 0, sizeof o);
-        pthread_mutex_init(&fa.mu, NULL);
         run_scenario(&fa, &o);
         TAP_IS_INT(o.bad, 0, "the scenario passes with no allocation failure");
         if (o.bad) TAP_DIAG("first violation: %s", o.first);
         TAP_IS_INT(fa.live, 0, "and frees everything");
         TAP_OK(fa.calls > 10, "it allocates (%ld times)", fa.calls);
-        pthread_mutex_destroy(&fa.mu);
+        ca_destroy(&fa);
     }
     sweep(0);
     sweep(1);

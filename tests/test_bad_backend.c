@@ -7,6 +7,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -195,21 +196,6 @@ static int value_is(const gcache_buf *out, const gcache_key *key) {
     return out->len == len + 2 && memcmp(out->data, "v:", 2) == 0 && memcmp(out->data + 2, k, len) == 0;
 }
 
-static double metric(gcache *gc, const char *n1, const char *n2) {
-    static char buf[1 << 18];
-    char *line, *save = NULL;
-    double sum = 0;
-    int rc = gcache_metrics_prometheus(gc, buf, sizeof buf);
-    if (rc < 0 || (size_t)rc >= sizeof buf) return -2;
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] != '#' && strstr(line, n1) && strstr(line, n2)) {
-            const char *sp = strrchr(line, ' ');
-            if (sp) sum += atof(sp + 1);
-        }
-    }
-    return sum;
-}
-
 static gcache_remote bad_remote(bad *b, int with_release, int with_pubsub) {
     gcache_remote r;
     memset(&r, 0, sizeof r);
@@ -259,7 +245,7 @@ static void run_mode(int mode) {
     gcache_register(gc, &u, &both);
     b.mode = mode;
     gcache_stats_get(gc, NULL, GCACHE_REMOTE, &st0);
-    backend0 = metric(gc, "error=\"backend\"", "layer=\"REMOTE\"");
+    backend0 = metric(gc, "error=\"backend\"", "layer=\"REMOTE\"", NULL);
     for (i = 0; i < 30; i++) {
         gcache_key k;
         gcache_use_case *uc = i % 3 == 0 ? tracked : i % 3 == 1 ? plain : both;
@@ -271,13 +257,13 @@ static void run_mode(int mode) {
     TAP_IS_INT(b.replies, b.releases, "every reply handed out was released exactly once");
     gcache_stats_get(gc, NULL, GCACHE_REMOTE, &st1);
     if (mode == M_NEG_UNDOC) {
-        backend1 = metric(gc, "error=\"backend\"", "layer=\"REMOTE\"");
+        backend1 = metric(gc, "error=\"backend\"", "layer=\"REMOTE\"", NULL);
         TAP_OK(backend1 - backend0 >= 20, "an undocumented status -1234 counts as error=\"backend\" (%g)",
                backend1 - backend0);
         TAP_OK(st1.errors - st0.errors >= 20, "and as REMOTE errors (%llu)", st1.errors - st0.errors);
     }
     if (mode == M_WM_JUNK)
-        TAP_OK(metric(gc, "error=\"watermark\"", "layer=\"REMOTE\"") >= 1, "junk in the watermark slot: error=\"watermark\"");
+        TAP_OK(metric(gc, "error=\"watermark\"", "layer=\"REMOTE\"", NULL) >= 1, "junk in the watermark slot: error=\"watermark\"");
     if (mode == M_NULL_LEN || mode == M_HUGE_LEN || mode == M_HUGE_LEN2 || mode == M_HUGE_LEN3)
         TAP_OK(calls >= 20, "(%s) nothing bogus was served: the fetch ran (%d)", mode_names[mode], calls);
     {

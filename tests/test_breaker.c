@@ -5,6 +5,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 #include "fault_remote.h"
 
 #include <pthread.h>
@@ -14,9 +15,6 @@
 
 #define MS 1000000ULL
 
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 static pthread_mutex_t bad_mu = PTHREAD_MUTEX_INITIALIZER;
 static int bad_values;

@@ -4,6 +4,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,31 +13,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-typedef struct { long allocs, frees, live; int fail; } counting;
-static void *c_alloc(size_t n, void *u) {
-    counting *c = (counting *)u;
-    void *p;
-    if (c->fail) return NULL;
-    p = malloc(n ? n : 1);
-    if (p) { c->allocs++; c->live++; }
-    return p;
-}
-static void c_free(void *p, void *u) {
-    counting *c = (counting *)u;
-    if (p) { c->frees++; c->live--; }
-    free(p);
-}
-static gcache_allocator counting_allocator(counting *c) {
-    gcache_allocator a;
-    a.alloc_fn = c_alloc;
-    a.free_fn = c_free;
-    a.user_data = c;
-    return a;
-}
-
-typedef struct { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fake_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fake_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 static fake_clock clk = { 1700000000000LL, 5000000000ULL };
 
 static int buf_is(const gcache_buf *b, const char *want, size_t len) {
@@ -105,17 +81,17 @@ static void test_growable(void) {
 }
 
 static void test_allocator(void) {
-    counting c;
+    counting_alloc c;
     gcache_buf b;
     unsigned char *before;
     static char big[10000];
-    memset(&c, 0, sizeof c);
+    ca_init(&c);
     memset(&b, 0, sizeof b);
     memset(big, 'B', sizeof big);
     b.allocator = counting_allocator(&c);
     TAP_IS_INT(gcache_buf_set(&b, "abc", 3), GCACHE_OK, "caller allocator: set");
     TAP_OK(c.allocs >= 1, "the caller's allocator is used (%ld allocations)", c.allocs);
-    TAP_OK(b.allocator.alloc_fn == c_alloc && b.allocator.user_data == &c, "the caller's allocator is kept");
+    TAP_OK(b.allocator.alloc_fn == ca_alloc && b.allocator.user_data == &c, "the caller's allocator is kept");
     c.fail = 1;
     before = b.data;
     TAP_IS_INT(gcache_buf_append(&b, big, sizeof big), GCACHE_ENOMEM, "allocator fails on append: GCACHE_ENOMEM");
@@ -128,7 +104,7 @@ static void test_allocator(void) {
            "contents after the append");
     gcache_buf_free(&b);
     TAP_IS_INT(c.live, 0, "free returns every block to the caller's allocator");
-    TAP_OK(b.allocator.alloc_fn == c_alloc, "free keeps the allocator for reuse");
+    TAP_OK(b.allocator.alloc_fn == ca_alloc, "free keeps the allocator for reuse");
 
     c.fail = 1;
     memset(&b, 0, sizeof b);
@@ -138,6 +114,7 @@ static void test_allocator(void) {
     TAP_IS_INT(gcache_buf_append(&b, "x", 1), GCACHE_ENOMEM, "append too: GCACHE_ENOMEM");
     gcache_buf_free(&b);
     TAP_IS_INT(c.live, 0, "nothing leaked");
+    ca_destroy(&c);
 }
 
 static void test_fixed(void) {
@@ -193,7 +170,7 @@ static int fetch_fn(void *user, const gcache_key *key, gcache_buf *out) {
 }
 
 static void test_get(void) {
-    counting gca, gcb, outc;
+    counting_alloc gca, gcb, outc;
     gcache_desc d;
     gcache *gc = NULL, *gc2 = NULL;
     gcache_use_case_desc u;
@@ -203,16 +180,16 @@ static void test_get(void) {
     unsigned char storage[128];
     fetch_state f;
     int prev, rc, i;
-    memset(&gca, 0, sizeof gca);
-    memset(&gcb, 0, sizeof gcb);
-    memset(&outc, 0, sizeof outc);
+    ca_init(&gca);
+    ca_init(&gcb);
+    ca_init(&outc);
     for (i = 0; i < 100; i++) value100[i] = (char)('A' + i % 26);
     f.calls = 0;
     f.size = 100;
 
     memset(&d, 0, sizeof d);
     d.allocator = counting_allocator(&gca);
-    d.clock.wall_ms_fn = fake_wall; d.clock.mono_ns_fn = fake_mono; d.clock.user_data = &clk;
+    d.clock.wall_ms_fn = fc_wall; d.clock.mono_ns_fn = fc_mono; d.clock.user_data = &clk;
     if (!TAP_OK(gcache_create(&d, &gc) == GCACHE_OK, "get: create")) return;
     d.allocator = counting_allocator(&gcb);
     if (!TAP_OK(gcache_create(&d, &gc2) == GCACHE_OK, "get: create a second instance")) { gcache_destroy(gc); return; }
@@ -229,7 +206,7 @@ static void test_get(void) {
     memset(&g, 0, sizeof g);
     rc = gcache_get(gc, &k, fetch_fn, &f, &g);
     TAP_OK(rc == GCACHE_OK && buf_is(&g, value100, 100) && f.calls == 1, "fill: 100-byte value fetched");
-    TAP_OK(g.allocator.alloc_fn == c_alloc && g.allocator.user_data == &gca,
+    TAP_OK(g.allocator.alloc_fn == ca_alloc && g.allocator.user_data == &gca,
            "a {0} out takes the allocator of the gcache it is handed to");
     gcache_key_init(&k2, uc2, "other");
     f.size = 60;
@@ -312,6 +289,9 @@ static void test_get(void) {
     gcache_buf_free(&g);
     TAP_IS_INT(gca.live, 0, "first instance's allocator: every block freed (the buffer's included)");
     TAP_IS_INT(gcb.live, 0, "second instance's allocator: every block freed");
+    ca_destroy(&gca);
+    ca_destroy(&gcb);
+    ca_destroy(&outc);
 }
 
 int main(void) {

@@ -6,6 +6,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -15,9 +16,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-typedef struct { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fake_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fake_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 static void fake_advance_ms(fake_clock *c, long long ms) {
     c->wall_ms += ms;
     c->mono_ns += (unsigned long long)ms * 1000000ULL;
@@ -53,8 +51,8 @@ static gcache *new_gc(fake_clock *clk) {
     gcache *gc = NULL;
     memset(&d, 0, sizeof d);
     if (clk) {
-        d.clock.wall_ms_fn = fake_wall;
-        d.clock.mono_ns_fn = fake_mono;
+        d.clock.wall_ms_fn = fc_wall;
+        d.clock.mono_ns_fn = fc_mono;
         d.clock.user_data = clk;
     }
     if (gcache_create(&d, &gc) != GCACHE_OK) return NULL;
@@ -556,32 +554,16 @@ static void test_bad_inputs(void) {
 
 /* ---- out of memory: GCACHE_ENOMEM, old config kept ----------------------------------------- */
 
-typedef struct { int fail; long live; } fail_alloc;
-static void *fa_alloc(size_t n, void *u) {
-    fail_alloc *a = (fail_alloc *)u;
-    void *p;
-    if (a->fail) return NULL;
-    p = malloc(n ? n : 1);
-    if (p) a->live++;
-    return p;
-}
-static void fa_free(void *p, void *u) {
-    if (p) ((fail_alloc *)u)->live--;
-    free(p);
-}
-
 static void test_nomem(void) {
-    fail_alloc fa;
+    counting_alloc fa;
     gcache_desc d;
     gcache *gc = NULL;
     char *before, *after;
     gcache_key_config c = kc(1, 2, 3, 4, 0);
     int rc;
-    memset(&fa, 0, sizeof fa);
+    ca_init(&fa);
     memset(&d, 0, sizeof d);
-    d.allocator.alloc_fn = fa_alloc;
-    d.allocator.free_fn = fa_free;
-    d.allocator.user_data = &fa;
+    d.allocator = counting_allocator(&fa);
     if (!TAP_OK(gcache_create(&d, &gc) == GCACHE_OK, "nomem: create")) return;
     if (!TAP_OK(reg(gc, "GetUser", DEF_USER) != NULL && reg(gc, "ListPosts", DEF_POSTS) != NULL, "nomem: register")) {
         gcache_destroy(gc);
@@ -603,6 +585,7 @@ static void test_nomem(void) {
     free(before); free(after);
     gcache_destroy(gc);
     TAP_IS_INT(fa.live, 0, "nomem: every block freed after destroy");
+    ca_destroy(&fa);
 }
 
 /* ---- the loaded TTL and ramp drive gcache_get (fake clock) --------------------------------- */

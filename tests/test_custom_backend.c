@@ -8,6 +8,7 @@
 #define SLOT_STORE_VALUE_MAX ((1 << 20) + 64)
 #include "../examples/custom_backend.c" /* defines GCACHE_IMPLEMENTATION, includes gcache.h */
 #include "tap.h"
+#include "testutil.h"
 #include "conformance.h"
 
 #include <time.h>
@@ -25,9 +26,6 @@ static unsigned long long real_mono_ns(void *u) {
     return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
 }
 
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 static slot_store store;
 

@@ -3,6 +3,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -11,9 +12,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-typedef struct { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fake_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fake_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 static fake_clock clk = { 1700000000000LL, 5000000000ULL }; /* never advances: nothing expires */
 
 typedef struct { int calls; } fetch_state;
@@ -30,8 +28,8 @@ static gcache *new_gc(int enabled_by_default, int with_remote) {
     gcache *gc = NULL;
     memset(&d, 0, sizeof d);
     d.enabled_by_default = enabled_by_default;
-    d.clock.wall_ms_fn = fake_wall;
-    d.clock.mono_ns_fn = fake_mono;
+    d.clock.wall_ms_fn = fc_wall;
+    d.clock.mono_ns_fn = fc_mono;
     d.clock.user_data = &clk;
     if (with_remote) {
         gcache_memory_desc md;

@@ -4,6 +4,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,9 +232,6 @@ static void test_flags_and_malformed(void) {
 }
 
 /* ---- through gcache_get and the memory backend ------------------------------------------------- */
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 typedef struct source { int calls; char value[64]; size_t len; } source;
 static int fetch(void *user, const gcache_key *key, gcache_buf *out) {
@@ -241,15 +239,6 @@ static int fetch(void *user, const gcache_key *key, gcache_buf *out) {
     (void)key;
     s->calls++;
     return gcache_buf_set(out, s->value, s->len);
-}
-
-static void raw_set(gcache_remote *r, const char *key, const void *val, size_t len) {
-    gcache_slice k, v;
-    k.ptr = key;
-    k.len = strlen(key);
-    v.ptr = len ? (const char *)val : "";
-    v.len = len;
-    r->set(r->ctx, k, v, 300);
 }
 
 /* 1 if the backend holds a valid envelope with payload == want */
@@ -268,21 +257,6 @@ static int backend_holds(gcache_remote *r, const char *key, const void *want, si
         ok = 1;
     if (reply && r->release) r->release(r->ctx, reply);
     return ok;
-}
-
-static double metric(gcache *gc, const char *n1, const char *n2) {
-    static char buf[1 << 18];
-    char *line, *save = NULL;
-    double sum = 0;
-    int rc = gcache_metrics_prometheus(gc, buf, sizeof buf);
-    if (rc < 0 || (size_t)rc >= sizeof buf) return -2;
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] != '#' && strstr(line, n1) && strstr(line, n2)) {
-            const char *sp = strrchr(line, ' ');
-            if (sp) sum += atof(sp + 1);
-        }
-    }
-    return sum;
 }
 
 static void test_through_get(int tracked) {
@@ -329,7 +303,7 @@ static void test_through_get(int tracked) {
     gn = gcache_envelope_write(good, sizeof good, fc.wall_ms - 1000, 0, old_payload, sizeof old_payload - 1);
 
     /* sanity: the valid envelope is served */
-    raw_set(&mem, key, good, gn);
+    raw_set(&mem, key, good, gn, 300);
     gcache_get(gc, &k, fetch, &s, &out);
     TAP_OK(s.calls == 0 && out.len == gn - 20 && memcmp(out.data, old_payload, gn - 20) == 0,
            "(%s) a valid envelope written into the backend is served", what);
@@ -354,7 +328,7 @@ static void test_through_get(int tracked) {
             blen = gn;
         }
         cases++;
-        raw_set(&mem, key, bad_e, blen);
+        raw_set(&mem, key, bad_e, blen, 300);
         s.len = (size_t)snprintf(s.value, sizeof s.value, "fresh-%d", i);
         gcache_stats_get(gc, NULL, GCACHE_REMOTE, &e0);
         if (gcache_get(gc, &k, fetch, &s, &out) != GCACHE_OK || out.len != s.len || memcmp(out.data, s.value, s.len) ||
@@ -371,7 +345,7 @@ static void test_through_get(int tracked) {
            no_error, cases);
     TAP_IS_INT(not_refilled, 0, "every corrupt entry was overwritten by the fill (the backend holds a valid envelope)");
     TAP_OK(st1.misses - st0.misses >= (unsigned long long)cases, "(%s) each corrupt entry is a REMOTE miss", what);
-    TAP_OK(metric(gc, "error=\"corrupt\"", "layer=\"REMOTE\"") >= cases, "metrics: error=\"corrupt\" at REMOTE");
+    TAP_OK(metric(gc, "error=\"corrupt\"", "layer=\"REMOTE\"", NULL) >= cases, "metrics: error=\"corrupt\" at REMOTE");
     TAP_DIAG("%s: %d corrupt entries tried (%lu truncations)", what, cases, (unsigned long)gn);
 
     /* future version and foreign magic: a miss, then overwritten */
@@ -381,7 +355,7 @@ static void test_through_get(int tracked) {
         int calls = s.calls;
         e[2] = 2;
         fix_crc(e, n);
-        raw_set(&mem, key, e, n);
+        raw_set(&mem, key, e, n, 300);
         s.len = (size_t)snprintf(s.value, sizeof s.value, "after-v2");
         gcache_get(gc, &k, fetch, &s, &out);
         TAP_OK(s.calls == calls + 1 && out.len == s.len && !memcmp(out.data, s.value, s.len),
@@ -391,12 +365,12 @@ static void test_through_get(int tracked) {
         e[0] = 'P';
         e[1] = 'K';
         fix_crc(e, n);
-        raw_set(&mem, key, e, n);
+        raw_set(&mem, key, e, n, 300);
         s.len = (size_t)snprintf(s.value, sizeof s.value, "after-pk");
         gcache_get(gc, &k, fetch, &s, &out);
         TAP_OK(s.calls == calls + 2 && out.len == s.len && !memcmp(out.data, s.value, s.len),
                "(%s) a foreign-magic entry is a miss", what);
-        raw_set(&mem, key, "plain text from another program", 31);
+        raw_set(&mem, key, "plain text from another program", 31, 300);
         s.len = (size_t)snprintf(s.value, sizeof s.value, "after-text");
         gcache_get(gc, &k, fetch, &s, &out);
         TAP_OK(s.calls == calls + 3 && out.len == s.len && !memcmp(out.data, s.value, s.len),
@@ -405,7 +379,7 @@ static void test_through_get(int tracked) {
         n = gcache_envelope_write(e, sizeof e, fc.wall_ms - 1000, 0, "neg?", 4);
         e[3] = 1;
         fix_crc(e, n);
-        raw_set(&mem, key, e, n);
+        raw_set(&mem, key, e, n, 300);
         s.len = (size_t)snprintf(s.value, sizeof s.value, "after-neg");
         TAP_IS_INT(gcache_get(gc, &k, fetch, &s, &out), GCACHE_OK, "(negative entry with a payload) not NOT_FOUND");
         TAP_OK(s.calls == calls + 4 && out.len == s.len && !memcmp(out.data, s.value, s.len),

@@ -9,6 +9,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -547,30 +548,14 @@ static void test_registry(void) {
     gcache_destroy(gc);
 }
 
-typedef struct { int fail; long live; } fail_alloc;
-static void *fa_alloc(size_t n, void *u) {
-    fail_alloc *a = (fail_alloc *)u;
-    void *p;
-    if (a->fail) return NULL;
-    p = malloc(n ? n : 1);
-    if (p) a->live++;
-    return p;
-}
-static void fa_free(void *p, void *u) {
-    if (p) ((fail_alloc *)u)->live--;
-    free(p);
-}
-
 static void test_registry_nomem(void) {
-    fail_alloc fa;
+    counting_alloc fa;
     gcache_desc d;
     gcache *gc = NULL;
     gcache_use_case *out = (gcache_use_case *)&fa;
-    memset(&fa, 0, sizeof fa);
+    ca_init(&fa);
     memset(&d, 0, sizeof d);
-    d.allocator.alloc_fn = fa_alloc;
-    d.allocator.free_fn = fa_free;
-    d.allocator.user_data = &fa;
+    d.allocator = counting_allocator(&fa);
     if (!TAP_OK(gcache_create(&d, &gc) == GCACHE_OK, "registry nomem: create")) return;
     fa.fail = 1;
     TAP_IS_INT(reg_rc(gc, "GetUser", "user_id", &out), GCACHE_ENOMEM, "register when the allocator fails: GCACHE_ENOMEM");
@@ -585,6 +570,7 @@ static void test_registry_nomem(void) {
     TAP_OK(gc == NULL, "failed create: *out = NULL");
     fa.fail = 0;
     TAP_IS_INT(fa.live, 0, "failed create leaks nothing");
+    ca_destroy(&fa);
 }
 
 static void test_create_prefixes(void) {

@@ -4,6 +4,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -13,9 +14,6 @@
 #define SEC 1000000000ULL
 
 /* ---- fake clock -------------------------------------------------------------------- */
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 /* ---- sources ----------------------------------------------------------------------- */
 typedef struct source {

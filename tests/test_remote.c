@@ -7,6 +7,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 #include "fault_remote.h"
 
 #include <stdio.h>
@@ -15,9 +16,6 @@
 
 #define SEC 1000000000ULL
 
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 typedef struct source { int calls; int status; } source;
 
@@ -38,8 +36,9 @@ static int value_is(const gcache_buf *out, const gcache_key *key) {
     return out->len == len + 2 && memcmp(out->data, "v:", 2) == 0 && memcmp(out->data + 2, k, len) == 0;
 }
 
-/* Read a raw value from a backend; returns 1 present (copied into buf), 0 missing, <0 error. */
-static int raw_get(gcache_remote *r, const char *key, size_t klen, char *buf, size_t cap, size_t *len) {
+/* Read a raw value from a backend; returns 1 present (copied into buf), 0 missing, <0 error.
+   Unlike testutil.h's raw_get: explicit key length, no terminator, *len > cap signals overflow. */
+static int raw_get_len(gcache_remote *r, const char *key, size_t klen, char *buf, size_t cap, size_t *len) {
     gcache_slice k, v;
     void *reply = NULL;
     int rc;
@@ -59,37 +58,11 @@ static int raw_get(gcache_remote *r, const char *key, size_t klen, char *buf, si
     return rc;
 }
 
-static int raw_set(gcache_remote *r, const char *key, const void *val, size_t vlen, int ttl) {
-    gcache_slice k, v;
-    k.ptr = key;
-    k.len = strlen(key);
-    v.ptr = (const char *)val;
-    v.len = vlen;
-    return r->set(r->ctx, k, v, ttl);
-}
-
 static gcache_stats stats(gcache *gc, const char *uc, gcache_layer layer) {
     gcache_stats s;
     memset(&s, 0, sizeof s);
     gcache_stats_get(gc, uc, layer, &s);
     return s;
-}
-
-/* The sum of the values of the metrics lines that contain every one of the needles. */
-static double metric(gcache *gc, const char *n1, const char *n2, const char *n3) {
-    static char buf[1 << 18];
-    char *line, *save = NULL;
-    double sum = 0;
-    int rc = gcache_metrics_prometheus(gc, buf, sizeof buf);
-    if (rc < 0 || (size_t)rc >= sizeof buf) return -2;
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#') continue;
-        if ((!n1 || strstr(line, n1)) && (!n2 || strstr(line, n2)) && (!n3 || strstr(line, n3))) {
-            const char *sp = strrchr(line, ' ');
-            if (sp) sum += atof(sp + 1);
-        }
-    }
-    return sum;
 }
 
 static gcache_use_case *reg(gcache *gc, const char *name, const char *key_type, int track, int ttl_local,
@@ -186,7 +159,7 @@ static void test_read_path(void) {
     TAP_OK(slice_is(c1.last_set_key, c1.last_set_key_len, "{urn:user_id:1}#GetUser"), "set: under the key");
     TAP_IS_INT(c1.last_set_ttl, 300, "set: with the remote ttl");
     TAP_IS_INT(c1.last_set_val_len, GCACHE_ENVELOPE_HEADER + out.len, "set: envelope = 20 + value bytes");
-    rc = raw_get(&mem, kstr, klen, raw, sizeof raw, &rawlen);
+    rc = raw_get_len(&mem, kstr, klen, raw, sizeof raw, &rawlen);
     TAP_IS_INT(rc, 1, "the backend holds the key");
     if (rc == 1) {
         rc = gcache_envelope_read(raw, rawlen, &env);
@@ -292,7 +265,7 @@ static void test_read_path(void) {
         TAP_IS_INT(c1.set_calls - c0.set_calls, 1, "negative: stored in the remote");
         TAP_IS_INT(c1.last_set_ttl, 30, "negative: with ttl min(negative_ttl 30, remote ttl 300)");
         TAP_IS_INT(c1.last_set_val_len, GCACHE_ENVELOPE_HEADER, "negative: an envelope with no payload");
-        if (raw_get(&mem, gcache_key_str(&km, NULL), strlen(gcache_key_str(&km, NULL)), raw, sizeof raw, &rawlen) == 1) {
+        if (raw_get_len(&mem, gcache_key_str(&km, NULL), strlen(gcache_key_str(&km, NULL)), raw, sizeof raw, &rawlen) == 1) {
             TAP_IS_INT(gcache_envelope_read(raw, rawlen, &env), GCACHE_OK, "negative: a valid envelope");
             TAP_IS_INT(env.negative, 1, "negative: flag bit 0 set");
             TAP_IS_INT((unsigned char)raw[3], 1, "negative: flags byte is exactly 1");
@@ -320,7 +293,7 @@ static void test_read_path(void) {
         gcache_fault_get_counts(&spy, &c1);
         TAP_IS_INT(c1.del_calls - c0.del_calls, 1, "delete: one del to the remote");
         TAP_OK(slice_is(c1.last_del_key, c1.last_del_key_len, gcache_key_str(&kd, NULL)), "delete: of the key");
-        TAP_IS_INT(raw_get(&mem, gcache_key_str(&kd, NULL), strlen(gcache_key_str(&kd, NULL)), raw, sizeof raw, &rawlen),
+        TAP_IS_INT(raw_get_len(&mem, gcache_key_str(&kd, NULL), strlen(gcache_key_str(&kd, NULL)), raw, sizeof raw, &rawlen),
                    0, "delete: gone from the backend");
         rc = gcache_get(a, &kd, fetch, &s, &out);
         TAP_OK(rc == GCACHE_OK && value_is(&out, &kd) && s.calls == calls0 + 1, "delete: the next get fetches");
@@ -422,10 +395,10 @@ static void test_read_path(void) {
         has_plain = !strcmp(p0, "urn:") || !strcmp(p1, "urn:");
         has_brace = !strcmp(p0, "{urn:") || !strcmp(p1, "{urn:");
         TAP_OK(has_plain && has_brace, "flush: prefixes \"urn:\" and \"{urn:\" (got \"%s\", \"%s\")", p0, p1);
-        TAP_IS_INT(raw_get(&mem, gcache_key_str(&kx, NULL), strlen(gcache_key_str(&kx, NULL)), raw, sizeof raw, &rawlen),
+        TAP_IS_INT(raw_get_len(&mem, gcache_key_str(&kx, NULL), strlen(gcache_key_str(&kx, NULL)), raw, sizeof raw, &rawlen),
                    0, "flush: the instance's keys are gone from the backend");
-        TAP_IS_INT(raw_get(&mem, "other:keep", 10, raw, sizeof raw, &rawlen), 1, "flush: other prefixes stay");
-        TAP_IS_INT(raw_get(&mem, "urnx:keep", 9, raw, sizeof raw, &rawlen), 1, "flush: \"urnx:\" stays");
+        TAP_IS_INT(raw_get_len(&mem, "other:keep", 10, raw, sizeof raw, &rawlen), 1, "flush: other prefixes stay");
+        TAP_IS_INT(raw_get_len(&mem, "urnx:keep", 9, raw, sizeof raw, &rawlen), 1, "flush: \"urnx:\" stays");
         rc = gcache_get(a, &kx, fetch, &s, &out);
         TAP_OK(rc == GCACHE_OK && value_is(&out, &kx), "flush: the next get fetches the value");
     }

@@ -4,6 +4,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -138,9 +139,6 @@ static void *run_worker(void *p) {
 typedef enum { LAYERS_LOCAL, LAYERS_BOTH, LAYERS_REMOTE } layers;
 static const char *layer_names[] = {"local only", "local+remote", "remote only"};
 
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 static gcache *make_clocked(layers l, gcache_use_case **uc, fake_clock *fc) {
     gcache_desc d;

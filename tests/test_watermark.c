@@ -5,6 +5,7 @@
 #define GCACHE_IMPLEMENTATION
 #include "gcache.h"
 #include "tap.h"
+#include "testutil.h"
 #include "fault_remote.h"
 
 #include <limits.h>
@@ -17,9 +18,6 @@
 #define SEC 1000000000ULL
 #define W0 1700000000000LL
 
-typedef struct fake_clock { long long wall_ms; unsigned long long mono_ns; } fake_clock;
-static long long fc_wall(void *u) { return ((fake_clock *)u)->wall_ms; }
-static unsigned long long fc_mono(void *u) { return ((fake_clock *)u)->mono_ns; }
 
 /* ---- source: value "v<version>:<key>", version bumped by the test ------------------------ */
 typedef struct source {
@@ -57,36 +55,6 @@ static int value_is(const gcache_buf *out, const gcache_key *key, int version) {
 }
 
 /* ---- backend access ------------------------------------------------------------------------- */
-static int raw_get(gcache_remote *r, const char *key, char *buf, size_t cap, size_t *len) {
-    gcache_slice k, v;
-    void *reply = NULL;
-    int rc;
-    k.ptr = key;
-    k.len = strlen(key);
-    v.ptr = NULL;
-    v.len = 0;
-    *len = 0;
-    rc = r->mget(r->ctx, &k, 1, &v, &reply);
-    if (rc != 0) return rc;
-    rc = v.ptr != NULL;
-    if (rc) {
-        *len = v.len < cap - 1 ? v.len : cap - 1;
-        memcpy(buf, v.ptr, *len);
-        buf[*len] = '\0';
-    }
-    if (reply && r->release) r->release(r->ctx, reply);
-    return rc;
-}
-
-static void raw_set(gcache_remote *r, const char *key, const void *val, size_t len, int ttl) {
-    gcache_slice k, v;
-    k.ptr = key;
-    k.len = strlen(key);
-    v.ptr = len ? (const char *)val : "";
-    v.len = len;
-    r->set(r->ctx, k, v, ttl);
-}
-
 static void raw_del(gcache_remote *r, const char *key) {
     gcache_slice k;
     k.ptr = key;
@@ -108,21 +76,6 @@ static int holds(gcache_remote *r, const char *key, const char *want) {
     if (raw_get(r, key, buf, sizeof buf, &len) != 1) return 0;
     if (gcache_envelope_read(buf, len, &e) != GCACHE_OK) return 0;
     return e.payload_len == strlen(want) && memcmp(e.payload, want, e.payload_len) == 0;
-}
-
-static double metric(gcache *gc, const char *n1, const char *n2) {
-    static char buf[1 << 18];
-    char *line, *save = NULL;
-    double sum = 0;
-    int rc = gcache_metrics_prometheus(gc, buf, sizeof buf);
-    if (rc < 0 || (size_t)rc >= sizeof buf) return -2;
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] != '#' && strstr(line, n1) && strstr(line, n2)) {
-            const char *sp = strrchr(line, ' ');
-            if (sp) sum += atof(sp + 1);
-        }
-    }
-    return sum;
 }
 
 static unsigned long long remote_errors(gcache *gc) {
@@ -340,7 +293,7 @@ static void test_stale_rule(void) {
             for (with_value = 0; with_value < 2; with_value++) {
                 gcache_use_case *uc = with_value ? ro : both;
                 unsigned long long e0 = remote_errors(gc);
-                double m0 = metric(gc, "error=\"watermark\"", "layer=\"REMOTE\""), m1;
+                double m0 = metric(gc, "error=\"watermark\"", "layer=\"REMOTE\"", NULL), m1;
                 int before = s.calls, ok;
                 gcache_key_init_int(&k, uc, 5);
                 key = gcache_key_str(&k, NULL);
@@ -352,7 +305,7 @@ static void test_stale_rule(void) {
                 TAP_OK(ok, "malformed watermark \"%s\" (%s): fails open to the fetch", bad[i],
                        with_value ? "value present" : "no value");
                 TAP_OK(remote_errors(gc) > e0, "malformed watermark \"%s\": an error at REMOTE", bad[i]);
-                m1 = metric(gc, "error=\"watermark\"", "layer=\"REMOTE\"");
+                m1 = metric(gc, "error=\"watermark\"", "layer=\"REMOTE\"", NULL);
                 TAP_OK(m1 > m0, "malformed watermark \"%s\": error=\"watermark\" in the metrics (%g -> %g)", bad[i], m0,
                        m1);
                 if (with_value) {
@@ -623,15 +576,6 @@ static void count_free(void *ptr, void *u) {
     c->live -= (long long)p[0];
     c->live_blocks--;
     pthread_mutex_unlock(&c->mu);
-    free(p);
-}
-
-static void *plain_alloc(size_t size, void *u) {
-    (void)u;
-    return malloc(size);
-}
-static void plain_free(void *p, void *u) {
-    (void)u;
     free(p);
 }
 
