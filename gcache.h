@@ -2043,14 +2043,6 @@ static void gcache__wm_apply(gcache *gc, const char *type_id, size_t len, long l
     gcache__wm_put(gc, s, ih, wm_ms, now, fresh);
     gcache__unlock(&s->mu);
 }
-static long long gcache__wm_lookup(gcache__shard *s, gcache__u64 idhash) {
-    long long v;
-    gcache__lock(&s->mu);
-    v = gcache__wm_get(s, idhash);
-    gcache__unlock(&s->mu);
-    return v;
-}
-
 /* The remote's subscribe callback: may run on any thread, also inside our own publish. */
 static void gcache__on_invalidate(void *u, gcache_slice key_type_id, long long watermark_ms) {
     gcache *gc = GCACHE__CAST(gcache *, u);
@@ -2467,7 +2459,8 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
     char wmkey[GCACHE_KEY_MAX + 16];
     void *reply = NULL;
     size_t n = 1;
-    int st, hit = 0, err = -1;
+    int st, hit = 0, err = -1, have_wm = 0, env_ok = 0;
+    long long wm = 0, now_ms = 0;
     gcache__u64 t0, t1;
     gcache_envelope env;
     keys[0].ptr = key->str;
@@ -2482,56 +2475,45 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
     memset(vals, 0, sizeof vals);
     t0 = gcache__timer_now(gc);
     st = gc->remote.mget(gc->remote.ctx, keys, n, vals, &reply);
+    t1 = gcache__timer_now(gc);
+    gcache__timer_add(&r->uc->get_timer[GCACHE_REMOTE], t1 - t0, 1);
     *read_ok = st == 0;
     gcache__breaker_report(gc, st == 0);
     if (st != 0) {
         if (reply && gc->remote.release) gc->remote.release(gc->remote.ctx, reply);
+        reply = NULL;
         err = gcache__err_of(st);
         if (st == GCACHE_ETIMEOUT || st == GCACHE_EBACKEND)
             gcache__log(gc, GCACHE__LOG_BACKEND, GCACHE_LOG_WARN, "gcache: remote read failed, falling back");
-        goto failed;
-    }
-    if (n == 2 && vals[1].ptr) {
-        long long wm;
-        /* a length no watermark has is refused before a byte is read */
-        if (vals[1].len > 128 || gcache_watermark_parse(vals[1].ptr, vals[1].len, &wm) != GCACHE_OK) {
-            err = GCACHE__ERR_WATERMARK;
-            *nostore = 1;
-        } else {
-            *wm_seen = wm;
-            gcache__wm_apply(gc, key->str + key->type_id_off, key->type_id_len, wm, 0);
-        }
-    }
-    t1 = gcache__timer_now(gc);
-    gcache__timer_add(&r->uc->get_timer[GCACHE_REMOTE], t1 - t0, 1);
-    if (!*nostore && vals[0].ptr) {
-        int ok = vals[0].len <= GCACHE__MAX_REMOTE_VALUE && gcache_envelope_read(vals[0].ptr, vals[0].len, &env) == GCACHE_OK;
-        /* decoding is timed 1 in 16, weighted, to keep the clock off the remote hit path */
-        if ((++gcache__tls_sample_ser & 15u) == 0)
-            gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 16);
-        else if (!GCACHE__LOAD_RELAXED(&r->uc->ser_timer[GCACHE__SER_LOAD].count)) /* the first one shows */
-            gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 1);
-        if (!ok) {
-            err = GCACHE__ERR_CORRUPT;
-            gcache__log(gc, GCACHE__LOG_CORRUPT, GCACHE_LOG_WARN, "gcache: corrupt remote entry ignored (will be overwritten)");
-        } else if (!r->uc->tracked ||
-                   (*wm_seen < env.created_at_ms && gcache__wm_lookup(r->s, r->idhash) < env.created_at_ms)) {
-            hit = 1;
-            if (env.negative) {
-                out->len = 0;
-                *rc = GCACHE_NOT_FOUND;
+    } else {
+        if (n == 2 && vals[1].ptr) {
+            /* a length no watermark has is refused before a byte is read */
+            if (vals[1].len > 128 || gcache_watermark_parse(vals[1].ptr, vals[1].len, &wm) != GCACHE_OK) {
+                err = GCACHE__ERR_WATERMARK;
+                *nostore = 1;
             } else {
-                *rc = gcache_buf_set(out, env.payload, env.payload_len);
+                *wm_seen = wm;
+                have_wm = 1;
+                now_ms = gcache__now_ms(gc);
             }
-            if (r->local_on) gcache__local_fill(r, env.created_at_ms, env.negative, env.payload, env.payload_len);
+        }
+        if (!*nostore && vals[0].ptr) {
+            env_ok = vals[0].len <= GCACHE__MAX_REMOTE_VALUE && gcache_envelope_read(vals[0].ptr, vals[0].len, &env) == GCACHE_OK;
+            /* decoding is timed 1 in 16, weighted, to keep the clock off the remote hit path */
+            if ((++gcache__tls_sample_ser & 15u) == 0)
+                gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 16);
+            else if (!GCACHE__LOAD_RELAXED(&r->uc->ser_timer[GCACHE__SER_LOAD].count)) /* the first one shows */
+                gcache__timer_add(&r->uc->ser_timer[GCACHE__SER_LOAD], gcache__timer_now(gc) - t1, 1);
+            if (!env_ok) {
+                err = GCACHE__ERR_CORRUPT;
+                gcache__log(gc, GCACHE__LOG_CORRUPT, GCACHE_LOG_WARN, "gcache: corrupt remote entry ignored (will be overwritten)");
+            }
         }
     }
-    if (reply && gc->remote.release) gc->remote.release(gc->remote.ctx, reply);
-    goto count;
-failed:
-    gcache__timer_add(&r->uc->get_timer[GCACHE_REMOTE], gcache__timer_now(gc) - t0, 1);
-count:
+    /* one lock: apply the watermark read, judge the entry against every watermark known, count */
     gcache__lock(&r->s->mu);
+    if (have_wm) gcache__wm_put(gc, r->s, r->idhash, wm, now_ms, 0);
+    if (env_ok) hit = !r->uc->tracked || (*wm_seen < env.created_at_ms && gcache__wm_get(r->s, r->idhash) < env.created_at_ms);
     {
         gcache__ctr *c = gcache__ctr_of(r->s, r->uc);
         c->requests[GCACHE_REMOTE]++;
@@ -2539,6 +2521,16 @@ count:
         if (err >= 0) c->errors[GCACHE_REMOTE][err]++;
     }
     gcache__unlock(&r->s->mu);
+    if (hit) {
+        if (env.negative) {
+            out->len = 0;
+            *rc = GCACHE_NOT_FOUND;
+        } else {
+            *rc = gcache_buf_set(out, env.payload, env.payload_len);
+        }
+        if (r->local_on) gcache__local_fill(r, env.created_at_ms, env.negative, env.payload, env.payload_len);
+    }
+    if (reply && gc->remote.release) gc->remote.release(gc->remote.ctx, reply);
     return hit;
 }
 
