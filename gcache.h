@@ -2463,6 +2463,7 @@ static int gcache__remote_read(gcache__req *r, gcache_buf *out, int *rc, int *re
     long long wm = 0, now_ms = 0;
     gcache__u64 t0, t1;
     gcache_envelope env;
+    memset(&env, 0, sizeof env);
     keys[0].ptr = key->str;
     keys[0].len = key->len;
     if (r->uc->tracked) {
@@ -2619,7 +2620,7 @@ static void gcache__flight_unref(gcache *gc, gcache__shard *s, gcache__flight *f
 GCACHE_DEF int gcache_get(gcache *gc, gcache_key *key, gcache_fetch_fn fetch, void *user, gcache_buf *out) {
     gcache__req r;
     gcache_use_case *uc;
-    int en, rc, local_reason = -1;
+    int en, rc = GCACHE_OK, local_reason = -1;
 #if GCACHE__THREADS
     gcache__flight *flight = NULL;
 #endif
