@@ -405,41 +405,40 @@ static int version_of(const gcache_buf *out) {
     return v;
 }
 
-static void *late_leader(void *p) {
-    late_join *lj = (late_join *)p;
+/* One get of id 77 in the late-join scenario, as the leader or as the late caller. */
+static int late_get(late_join *lj, int is_leader, int *version) {
     late_user u;
     gcache_key k;
     gcache_buf out = {0};
     int rc;
     u.lj = lj;
-    u.is_leader = 1;
+    u.is_leader = is_leader;
     gcache_key_init_int(&k, lj->uc, 77);
     rc = gcache_get(lj->gc, &k, late_fetch, &u, &out);
+    *version = version_of(&out);
+    gcache_buf_free(&out);
+    return rc;
+}
+
+static void *late_leader(void *p) {
+    late_join *lj = (late_join *)p;
+    int version, rc = late_get(lj, 1, &version);
     pthread_mutex_lock(&lj->mu);
     lj->leader_rc = rc;
-    lj->leader_version = version_of(&out);
+    lj->leader_version = version;
     pthread_mutex_unlock(&lj->mu);
-    gcache_buf_free(&out);
     return NULL;
 }
 
 static void *late_joiner(void *p) {
     late_join *lj = (late_join *)p;
-    late_user u;
-    gcache_key k;
-    gcache_buf out = {0};
-    int rc;
-    u.lj = lj;
-    u.is_leader = 0;
-    gcache_key_init_int(&k, lj->uc, 77);
-    rc = gcache_get(lj->gc, &k, late_fetch, &u, &out);
+    int version, rc = late_get(lj, 0, &version);
     pthread_mutex_lock(&lj->mu);
     lj->late_rc = rc;
-    lj->late_version = version_of(&out);
+    lj->late_version = version;
     lj->late_done = 1;
     pthread_cond_broadcast(&lj->cv);
     pthread_mutex_unlock(&lj->mu);
-    gcache_buf_free(&out);
     return NULL;
 }
 
